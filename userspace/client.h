@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+//
+// client.h — the calling side of libdoor.
+//
+// A process that calls a door opens its own connection to the door's server
+// (Hello over the door descriptor, carrying a socketpair end it just made, so
+// SO_PEERCRED on it names this process: credentials follow whoever calls,
+// also after the descriptor was passed on). The server answers with a sealed
+// memfd holding kSlots call slots. A call takes a free slot, writes the
+// arguments into it, and rendezvouses with the slot's server thread through
+// two futex words. Descriptors and arguments larger than a slot travel on a
+// per-slot socketpair (the "slot channel"), created the first time a slot
+// needs one. More concurrent callers than slots open another connection.
+//
+// Finding the door of a descriptor costs no syscall on the call path: a
+// table maps descriptor numbers to doors, kept exact by libdoor's close(),
+// dup2(), dup3(), close_range() and closefrom() (fd_table.cpp).
+#pragma once
+
+#include <door.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+
+#include "door_identity.h"
+#include "result.h"
+#include "shm_layout.h"
+#include "unique_fd.h"
+
+namespace door::detail {
+
+struct ClientDoor;
+
+/// Client-private state of one slot.
+struct ClientSlot {
+  /// kFree, kBusy, or kAbandoned (a call left by an interrupted caller is
+  /// still running on the server; the slot is reusable once its reply is in).
+  std::atomic<std::uint32_t> state{0};
+  std::uint32_t seq = 0;        ///< last call number posted (owner only)
+  unique_fd chan;               ///< slot channel, created on first need
+  std::uint32_t spin_ns = 0;    ///< adaptive reply spin (owner only)
+};
+inline constexpr std::uint32_t kSlotFree = 0, kSlotBusy = 1, kSlotAbandoned = 2;
+
+/// This process's connection to a door's server.
+struct ClientConn {
+  ClientDoor *door = nullptr;
+  unique_fd sock;
+  void *region = nullptr;
+  std::atomic<bool> dead{false};
+  std::mutex ctl_mu;  ///< serialises request/ack exchanges on `sock`
+  ClientSlot slots[kSlots];
+  ClientConn *next = nullptr;  ///< immutable once published
+  SlotHeader *slot(std::uint32_t i) const noexcept { return slot_at(region, i); }
+  RegionHeader *header() const noexcept { return static_cast<RegionHeader *>(region); }
+  ~ClientConn();
+};
+
+/// A door as known to this process (one per door id, whatever descriptors
+/// refer to it). Never freed while the process lives: descriptors map to it
+/// lock-free, so it must stay valid for a racing lookup; its connections
+/// are torn down when its last descriptor closes.
+struct ClientDoor {
+  DoorIdentity ident;
+  std::mutex mu;                          ///< connection set-up / teardown
+  std::atomic<ClientConn *> conns{nullptr};
+  std::atomic<int> fdrefs{0};             ///< descriptors mapped to it
+  std::atomic<int> inflight{0};           ///< calls using its connections
+  std::atomic<bool> gone{false};          ///< revoked or server dead
+};
+
+/// A door's call parameters as its server published them.
+struct ParamSnapshot {
+  std::uint64_t data_min, data_max, desc_max;
+};
+/// Parameters of a door served by another process (opens a connection).
+Result<ParamSnapshot> client_params(int fd) noexcept;
+
+/// door_call().
+Result<void> client_call(int fd, door_arg_t *params) noexcept;
+
+/// The door behind `fd` (slow path fills the table). EBADF if none.
+Result<ClientDoor *> lookup_door(int fd) noexcept;
+
+/// Reactor callback: the server of this connection hung up.
+void client_conn_lost(ClientConn *conn) noexcept;
+/// The connection's control socket (for the reactor).
+int client_conn_fd(ClientConn *conn) noexcept;
+
+/// Attributes to report for a door descriptor received or queried here.
+std::uint32_t door_attributes_here(int fd, const DoorIdentity &ident) noexcept;
+
+/// Forgets a descriptor (called by the close/dup interposers).
+void fd_table_forget(int fd) noexcept;
+/// Fork child: drop every connection (they belong to the parent).
+void client_forget_after_fork() noexcept;
+/// The client registry's lock (taken around fork()).
+std::mutex &client_mutex() noexcept;
+
+}  // namespace door::detail

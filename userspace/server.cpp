@@ -1,0 +1,829 @@
+// SPDX-License-Identifier: MIT
+//
+// server.cpp — doors, connections, pools, and the server thread's life:
+// bind to a slot, wait for a call, run the procedure, door_return, park.
+#include "server.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "attachments.h"
+#include "client.h"
+#include "futex.h"
+#include "handoff.h"
+#include "reactor.h"
+#include "runtime.h"
+#include "scm.h"
+#include "wire.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+namespace door::detail {
+
+namespace {
+
+/// A bound thread that sees no call for this long returns to its pool.
+constexpr std::uint64_t kBoundIdleNs = 1000ull * 1000 * 1000;
+/// Connections one client process may hold to one door.
+constexpr std::size_t kMaxConnsPerClient = 256;
+
+void default_server_create(door_info_t *dip) noexcept;
+
+struct Globals {
+  std::mutex mu;  ///< guards doors, revoked, started_pid
+  std::unordered_map<std::uint64_t, std::shared_ptr<ServerDoor>> doors;
+  std::unordered_set<std::uint64_t> revoked;  ///< ids of doors revoked here
+  pid_t public_started_pid = 0;               ///< creation fn called for NULL
+  Pool *public_pool = new Pool;
+  std::atomic<door_server_func_t *> create_fn{default_server_create};
+};
+Globals &globals() {
+  static Globals *g = new Globals;  // threads outlive static destruction
+  return *g;
+}
+
+thread_local ServerThread *t_server = nullptr;
+
+ServerThread *self_thread() {
+  if (!t_server) {
+    t_server = new ServerThread;
+    t_server->pool = globals().public_pool;
+  }
+  return t_server;
+}
+
+door_info_t info_of(const ServerDoor &d) {
+  door_info_t i{};
+  i.di_target = getpid();
+  i.di_proc = d.ident.proc;
+  i.di_data = d.ident.cookie;
+  i.di_attributes = (d.ident.attributes & DOOR_CREATE_MASK) | DOOR_LOCAL |
+                    (d.revoked.load() ? DOOR_REVOKED : 0);
+  i.di_uniquifier = d.ident.id;
+  return i;
+}
+
+/// Calls the creation function for `pool` (NULL info for the public pool).
+void call_create_fn(Pool *pool) {
+  door_server_func_t *f = globals().create_fn.load();
+  if (!pool->is_private) {
+    f(nullptr);
+    return;
+  }
+  if (auto d = pool->door.lock()) {
+    door_info_t i = info_of(*d);
+    f(&i);
+  }
+}
+
+// ---- pool threads -------------------------------------------------------
+
+[[noreturn]] void server_loop(ServerThread *t) noexcept;
+
+void *pool_thread_main(void *arg) {
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, nullptr);
+  if (arg) {  // default creation for a private door: bind to its pool
+    ServerThread *t = self_thread();
+    t->pool = static_cast<Pool *>(arg);
+    t->bound_door = t->pool->door.lock();
+  }
+  door_return(nullptr, 0, nullptr, 0);
+  return nullptr;
+}
+
+void default_server_create(door_info_t *dip) noexcept {
+  Pool *target = nullptr;
+  if (dip && (dip->di_attributes & DOOR_PRIVATE)) {
+    auto d = find_local_door(dip->di_uniquifier);
+    if (!d) return;
+    target = d->pool;
+  }
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t th;
+  if (pthread_create(&th, &attr, pool_thread_main, target) == 0) pthread_setname_np(th, "door-server");
+  pthread_attr_destroy(&attr);
+}
+
+/// Posts an error reply for call `seq` in slot `s`.
+void publish_error(SlotHeader *s, std::uint32_t seq, int err) noexcept {
+  s->error = err;
+  s->result_size = 0;
+  s->result_ndesc = 0;
+  s->result_flags = 0;
+  std::uint32_t old = s->rsp.exchange(seq | kRspDone, std::memory_order_release);
+  if (old & kRspWaiting) futex_wake(&s->rsp);
+}
+
+/// Claims call `seq` against a withdrawal by the caller (see shm_layout.h).
+bool claim_call(SlotHeader *s, std::uint32_t seq) noexcept {
+  std::uint32_t c = s->claim.load(std::memory_order_acquire);
+  while ((c & kSeqMask) != seq) {
+    if (s->claim.compare_exchange_weak(c, seq | kClaimRunning, std::memory_order_acq_rel)) return true;
+  }
+  return false;  // withdrawn by the caller: it got EAGAIN, do not run it
+}
+
+void unbind(ServerThread *t) noexcept {
+  if (!t->conn) return;
+  t->conn->slots[t->slot].owner.store(nullptr, std::memory_order_release);
+  t->conn.reset();
+}
+
+/// Gives up the slot if no call is pending; false when one arrived.
+bool try_unbind(ServerThread *t, std::uint32_t v) noexcept {
+  SlotHeader *s = t->conn->slot(t->slot);
+  if ((v & kSeqMask) != t->conn->slots[t->slot].last_seen) return false;
+  if (!s->req.compare_exchange_strong(v, v & ~(kReqBound | kReqWaiting), std::memory_order_acq_rel))
+    return false;
+  unbind(t);
+  return true;
+}
+
+bool bind(ServerThread *t, WorkItem &w) noexcept {
+  ServerSlot &ss = w.conn->slots[w.slot];
+  ServerThread *expected = nullptr;
+  if (!ss.owner.compare_exchange_strong(expected, t, std::memory_order_acq_rel)) return false;
+  if (w.conn->dead.load()) {
+    ss.owner.store(nullptr);
+    return false;
+  }
+  t->conn = std::move(w.conn);
+  t->slot = w.slot;
+  SlotHeader *s = t->conn->slot(t->slot);
+  s->server_token = handoff_self_token();
+  s->req.fetch_or(kReqBound, std::memory_order_acq_rel);
+  return true;
+}
+
+/// Waits in the pool for a slot to serve; binds to it.
+bool take_work(ServerThread *t) noexcept {
+  Pool *p = t->pool;
+  WorkItem w;
+  bool depleted;
+  {
+    std::unique_lock lk(p->mu);
+    while (p->queue.empty()) {
+      p->idle++;
+      p->cv.wait(lk);
+      p->idle--;
+    }
+    w = std::move(p->queue.front());
+    p->queue.pop_front();
+    depleted = p->idle == 0;
+  }
+  if (!bind(t, w)) return false;
+  // illumos: the thread that takes the last available server thread calls
+  // the creation function before running the procedure.
+  if (depleted) call_create_fn(p);
+  return true;
+}
+
+/// Waits on the bound slot for the next call. Returns its seq, or 0 when
+/// the thread left the slot (idle timeout, dead client).
+std::uint32_t wait_for_call(ServerThread *t) noexcept {
+  ServerConn *conn = t->conn.get();
+  SlotHeader *s = conn->slot(t->slot);
+  ServerSlot &ss = conn->slots[t->slot];
+  std::uint64_t idle_since = now_ns();
+  bool spun = false;
+  for (;;) {
+    std::uint32_t v = s->req.load(std::memory_order_acquire);
+    if (conn->dead.load(std::memory_order_acquire) || (v & kDead)) {
+      unbind(t);
+      return 0;
+    }
+    std::uint32_t seq = v & kSeqMask;
+    if (seq != ss.last_seen && seq != 0) {
+      ss.last_seen = seq;
+      if (claim_call(s, seq)) return seq;
+      continue;  // withdrawn: wait for the next one
+    }
+    if (!spun) {
+      spun = true;
+      // Adaptive spin for the next call while the caller runs elsewhere:
+      // a hot server answers cross-CPU calls without any syscall.
+      std::uint32_t budget = ss.spin_ns;
+      if (budget && static_cast<int>(s->client_cpu) != sched_getcpu() &&
+          !g_handoff_active.load(std::memory_order_relaxed)) {
+        std::uint64_t t0 = now_ns();
+        bool hit = false;
+        do {
+          for (int k = 0; k < 32 && !hit; k++) {
+            hit = (s->req.load(std::memory_order_acquire) & kSeqMask) != ss.last_seen;
+            cpu_relax();
+          }
+        } while (!hit && now_ns() - t0 < budget);
+        ss.spin_ns = hit ? budget : budget / 2;
+        if (hit) continue;
+      }
+    }
+    if (!(v & kReqWaiting)) {
+      if (!s->req.compare_exchange_weak(v, v | kReqWaiting, std::memory_order_acq_rel)) continue;
+      v |= kReqWaiting;
+    }
+    std::uint64_t waited = now_ns() - idle_since;
+    if (waited >= kBoundIdleNs) {
+      if (try_unbind(t, v)) return 0;
+      continue;
+    }
+    std::uint64_t left = kBoundIdleNs - waited;
+    struct timespec ts{static_cast<time_t>(left / 1000000000ull), static_cast<long>(left % 1000000000ull)};
+    futex_wait(&s->req, v, &ts);  // EINTR/ETIMEDOUT: re-evaluate
+  }
+}
+
+/// Result of preparing an invocation.
+struct Prepared {
+  bool run = false;  ///< false: an error reply was already posted
+  door_server_procedure_t *proc = nullptr;
+  void *cookie = nullptr;
+  char *argp = nullptr;
+  std::size_t size = 0;
+  door_desc_t *dp = nullptr;
+  unsigned ndesc = 0;
+};
+
+void end_call(ServerThread *t) noexcept {
+  std::lock_guard g(t->cancel_mu);
+  if (t->arg_map) munmap(t->arg_map, t->arg_map_len);
+  t->arg_map = nullptr;
+  t->arg_map_len = 0;
+  t->descs.clear();
+  if (t->call_door) t->call_door->active.fetch_sub(1);
+  t->call_door.reset();
+  t->call_conn.reset();
+  t->in_call = false;
+}
+
+/// Reads and validates call `seq` (client-written memory is hostile: every
+/// field is read once, then checked) and sets up the invocation.
+Prepared prepare_call(ServerThread *t, std::uint32_t seq) noexcept {
+  ServerConn *conn = t->conn.get();
+  ServerDoor *door = conn->door.get();
+  SlotHeader *s = conn->slot(t->slot);
+  std::uint32_t flags = s->call_flags;
+  std::uint64_t size = s->arg_size;
+  std::uint32_t ndesc = s->arg_ndesc;
+  std::atomic_thread_fence(std::memory_order_acquire);
+  {
+    std::lock_guard g(t->cancel_mu);
+    t->in_call = true;
+    t->replied = false;
+    t->seq = seq;
+    t->no_results = (flags & kCallNoResults) != 0;
+    t->call_door = conn->door;
+    t->call_conn = t->conn;
+    t->call_slot = t->slot;
+    door->active.fetch_add(1);
+  }
+  Prepared p;
+  auto reject = [&](int err) {
+    if (flags & kCallViaChannel) {
+      int chan = conn->slots[t->slot].chan.load();
+      if (chan >= 0) (void)receive_attachments(chan, seq);  // drop them
+    }
+    publish_error(s, seq, err);
+    end_call(t);
+    return p;
+  };
+  if (door->revoked.load()) return reject(EBADF);
+  if (size < door->data_min.load() || size > door->data_max.load()) return reject(ENOBUFS);
+  if (ndesc > kMaxDescPerCall) return reject(E2BIG);
+  if (ndesc && (door->ident.attributes & DOOR_REFUSE_DESC)) return reject(ENOTSUP);
+  if (ndesc > door->desc_max.load()) return reject(ENFILE);
+  const char *inline_src = slot_data(s);
+  if (flags & kCallViaChannel) {
+    int chan = conn->slots[t->slot].chan.load();
+    if (chan < 0) return reject(EINVAL);
+    auto a = receive_attachments(chan, seq);
+    if (!a) return reject(a.error() == std::errc::too_many_files_open ? EMFILE : EINVAL);
+    if (a->fds.size() != ndesc) return reject(EINVAL);
+    if (a->data) {
+      if (size <= kSlotData || a->data_size != size) return reject(EINVAL);
+      // Sealed and read-only: used in place, no copy (see attachments.h).
+      t->arg_map = std::exchange(a->data, nullptr);
+      t->arg_map_len = a->map_len;
+      p.argp = static_cast<char *>(t->arg_map);
+    } else if (size > kSlotData) {
+      return reject(EINVAL);
+    }
+    t->descs.resize(ndesc);
+    for (std::uint32_t k = 0; k < ndesc; k++) {
+      door_desc_t dd{};
+      int fd = a->fds[k].release();
+      dd.d_attributes = DOOR_DESCRIPTOR;
+      dd.d_data.d_desc.d_descriptor = fd;
+      if (auto ident = identify_door_fd(fd)) {
+        dd.d_attributes |= door_attributes_here(fd, *ident);
+        dd.d_data.d_desc.d_id = ident->id;
+      }
+      t->descs[k] = dd;
+    }
+  } else if (ndesc != 0 || size > kSlotData) {
+    return reject(EINVAL);
+  }
+  if (!p.argp && size) {
+    // The procedure gets a private copy: the client could rewrite the slot
+    // while the procedure runs.
+    if (t->argbuf.size() < size) t->argbuf.resize(size);
+    std::memcpy(t->argbuf.data(), inline_src, size);
+    p.argp = t->argbuf.data();
+  }
+  p.run = true;
+  p.proc = door->proc;
+  p.cookie = door->cookie;
+  p.size = size;
+  p.ndesc = ndesc;
+  p.dp = ndesc ? t->descs.data() : nullptr;
+  return p;
+}
+
+/// Sends results for the current invocation (door_return / door_reply_np).
+int post_reply(ServerThread *t, char *data, std::size_t size, door_desc_t *descs, unsigned ndesc,
+               bool will_block) noexcept {
+  if ((size && !data) || (ndesc && !descs)) return EFAULT;
+  if (t->no_results && (size || ndesc)) return E2BIG;
+  if (ndesc > kMaxDescPerCall) return E2BIG;
+  std::vector<int> fds;
+  fds.reserve(ndesc);
+  for (unsigned k = 0; k < ndesc; k++) {
+    door_desc_t dd;
+    std::memcpy(&dd, &descs[k], sizeof dd);
+    int fd = dd.d_data.d_desc.d_descriptor;
+    if (!(dd.d_attributes & DOOR_DESCRIPTOR) || fd < 0 || fcntl(fd, F_GETFD) < 0) return EINVAL;
+    fds.push_back(fd);
+  }
+  auto close_released = [&] {
+    for (unsigned k = 0; k < ndesc; k++)
+      if (descs[k].d_attributes & DOOR_RELEASE) close_application_fd(descs[k].d_data.d_desc.d_descriptor);
+  };
+  ServerConn *conn = t->call_conn.get();
+  if (!conn || conn->dead.load()) {  // the caller is gone: discard
+    close_released();
+    t->replied = true;
+    return 0;
+  }
+  SlotHeader *s = conn->slot(t->call_slot);
+  std::uint32_t rflags = 0;
+  if (ndesc || size > kSlotData) {
+    int chan = conn->slots[t->call_slot].chan.load();
+    if (chan < 0) return EINVAL;  // the caller never set up a channel
+    auto r = send_attachments(chan, t->seq, size > kSlotData ? data : nullptr, size, fds);
+    if (!r) return r.error() == std::errc::too_many_files_open ? EMFILE : EINVAL;
+    rflags = kResultViaChannel;
+  }
+  if (size && size <= kSlotData) std::memcpy(slot_data(s), data, size);
+  s->error = 0;
+  s->result_size = size;
+  s->result_ndesc = ndesc;
+  s->result_flags = rflags;
+  s->server_cpu = static_cast<std::uint32_t>(sched_getcpu());
+  close_released();
+  handoff_announce(will_block ? SCX_DOOR_REPLY_BLOCK : SCX_DOOR_REPLY_CONTINUE, s->client_token);
+  // Release: the results written above happen-before the caller's acquire.
+  std::uint32_t old = s->rsp.exchange(t->seq | kRspDone, std::memory_order_release);
+  if (old & kRspWaiting) futex_wake(&s->rsp);
+  handoff_clear();
+  t->replied = true;
+  return 0;
+}
+
+/// Runs when a procedure returns instead of calling door_return (or the
+/// thread exits / is cancelled inside it): the caller gets EINTR, as on
+/// illumos, and the thread leaves its slot.
+struct ProcedureExitGuard {
+  ServerThread *t;
+  ~ProcedureExitGuard() {
+    if (t->in_call && !t->replied) {
+      if (ServerConn *c = t->call_conn.get(); c && !c->dead.load())
+        publish_error(c->slot(t->call_slot), t->seq, EINTR);
+    }
+    if (t->in_call) end_call(t);
+    unbind(t);
+  }
+};
+
+[[noreturn]] void server_loop(ServerThread *t) noexcept {
+  t->self = pthread_self();
+  handoff_register_thread();
+  // door_return() lands here with siglongjmp, discarding the procedure's
+  // frames: each invocation starts on the same stack depth, so a thread can
+  // serve any number of calls without its stack growing (illumos resets the
+  // stack pointer in the kernel to the same effect). Everything that must
+  // survive the jump lives in *t, not in locals.
+  sigsetjmp(t->park, 0);
+  t->park_ready = true;
+  for (;;) {
+    if (t->bind_pending) {
+      t->bind_pending = false;
+      unbind(t);
+      t->pool = t->bind_next;
+    }
+    if (!t->conn && !take_work(t)) continue;
+    std::uint32_t seq = wait_for_call(t);
+    if (!seq) continue;
+    Prepared p = prepare_call(t, seq);
+    if (!p.run) continue;
+    {
+      ProcedureExitGuard guard{t};
+      p.proc(p.cookie, p.argp, p.size, p.dp, p.ndesc);
+    }
+    // The procedure returned without door_return(): illumos' trampoline
+    // ends the thread here. The guard already failed the call with EINTR.
+    t_server = nullptr;
+    delete t;
+    pthread_exit(nullptr);
+  }
+}
+
+// ---- connections ----------------------------------------------------------
+
+Result<void *> make_region(const ServerDoor &door, unique_fd &memfd) noexcept {
+  memfd.reset(memfd_create("door-region", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!memfd) return fail_errno(errno);
+  if (ftruncate(memfd.get(), kRegionSize) != 0) return fail_errno(errno);
+  // The client can write the region but never resize it: no SIGBUS here.
+  if (fcntl(memfd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+    return fail_errno(errno);
+  void *r = mmap(nullptr, kRegionSize, PROT_READ | PROT_WRITE, MAP_SHARED, memfd.get(), 0);
+  if (r == MAP_FAILED) return fail_errno(errno);
+  madvise(r, kRegionSize, MADV_DONTFORK);
+  auto *h = static_cast<RegionHeader *>(r);
+  h->magic = kRegionMagic;
+  h->version = kRegionVersion;
+  h->header_size = kRegionHeaderSize;
+  h->slot_header_size = kSlotHeaderSize;
+  h->nslots = kSlots;
+  h->slot_data = kSlotData;
+  h->region_size = kRegionSize;
+  h->door_id = door.ident.id;
+  h->door_attributes = door.ident.attributes;
+  h->revoked.store(door.revoked.load() ? 1 : 0);
+  h->data_min.store(door.data_min.load());
+  h->data_max.store(door.data_max.load());
+  h->desc_max.store(door.desc_max.load());
+  return r;
+}
+
+void reply_hello(int sock, int status, int memfd) noexcept {
+  HelloReply rep{make_header(MsgType::HelloReply), status, kSlots, kRegionSize};
+  int fds[1] = {memfd};
+  (void)send_record(sock, &rep, sizeof rep, status == 0 ? std::span<const int>(fds, 1) : std::span<const int>(),
+                    /*dontwait=*/true);
+}
+
+void new_connection(const std::shared_ptr<ServerDoor> &door, unique_fd sock) noexcept {
+  int type = 0;
+  socklen_t tl = sizeof type;
+  struct ucred uc{};
+  socklen_t ul = sizeof uc;
+  if (getsockopt(sock.get(), SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_SEQPACKET ||
+      getsockopt(sock.get(), SOL_SOCKET, SO_PEERCRED, &uc, &ul) != 0)
+    return;  // not what a libdoor client sends: drop it
+  if (door->revoked.load()) return reply_hello(sock.get(), EBADF, -1);
+  {
+    std::lock_guard g(door->mu);
+    std::size_t same = 0;
+    std::erase_if(door->conns, [](auto &w) { return w.expired(); });
+    for (auto &w : door->conns)
+      if (auto c = w.lock(); c && c->pid == uc.pid && !c->dead.load()) same++;
+    if (same >= kMaxConnsPerClient) return reply_hello(sock.get(), EAGAIN, -1);
+  }
+  auto conn = std::make_shared<ServerConn>();
+  conn->door = door;
+  conn->pid = uc.pid;
+  conn->euid = uc.uid;
+  conn->egid = uc.gid;
+  int pfd = -1;
+  socklen_t pl = sizeof pfd;
+  if (getsockopt(sock.get(), SOL_SOCKET, SO_PEERPIDFD, &pfd, &pl) == 0 && pfd >= 0)
+    conn->pidfd.reset(pfd);
+  else
+    conn->pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, uc.pid, 0)));
+  unique_fd memfd;
+  auto region = make_region(*door, memfd);
+  if (!region) return reply_hello(sock.get(), EAGAIN, -1);
+  conn->region = *region;
+  conn->sock = std::move(sock);
+  reply_hello(conn->sock.get(), 0, memfd.get());
+  {
+    std::lock_guard g(door->mu);
+    door->conns.push_back(conn);
+  }
+  reactor_watch_server_conn(conn);
+}
+
+/// Queues slot `i` of `conn` for a thread of the door's pool.
+void schedule_slot(const std::shared_ptr<ServerConn> &conn, std::uint32_t i) noexcept {
+  if (conn->dead.load() || conn->slots[i].owner.load()) return;
+  Pool *p = conn->door->pool;
+  std::lock_guard g(p->mu);
+  p->queue.push_back(WorkItem{conn, i});
+  if (p->idle > 0) p->cv.notify_one();
+}
+
+void cancel_call(const std::shared_ptr<ServerConn> &conn, std::uint32_t i, std::uint32_t seq) noexcept {
+  if (conn->door->ident.attributes & DOOR_NO_CANCEL) return;
+  ServerThread *t = conn->slots[i].owner.load();
+  if (!t) return;
+  std::lock_guard g(t->cancel_mu);
+  // Only the very invocation the client abandoned is cancelled; the thread
+  // cannot finish it while we hold cancel_mu (end_call takes it).
+  if (t->in_call && t->seq == seq && t->call_conn == conn && !t->replied) pthread_cancel(t->self);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+ServerConn::~ServerConn() {
+  for (auto &s : slots) {
+    int c = s.chan.exchange(-1);
+    if (c >= 0) raw_close(c);
+  }
+  if (region) munmap(region, kRegionSize);
+}
+
+void ServerConn::kill() noexcept {
+  dead.store(true, std::memory_order_release);
+  for (std::uint32_t i = 0; i < kSlots; i++) {
+    SlotHeader *s = slot(i);
+    s->req.fetch_or(kDead, std::memory_order_acq_rel);
+    futex_wake(&s->req, INT_MAX);
+  }
+}
+
+void ServerDoor::publish_params() {
+  std::lock_guard g(mu);
+  for (auto &w : conns)
+    if (auto c = w.lock()) {
+      auto *h = static_cast<RegionHeader *>(c->region);
+      h->data_min.store(data_min.load());
+      h->data_max.store(data_max.load());
+      h->desc_max.store(desc_max.load());
+      h->revoked.store(revoked.load() ? 1 : 0, std::memory_order_release);
+    }
+}
+
+ServerThread *current_server_thread() noexcept { return t_server; }
+
+std::shared_ptr<ServerDoor> find_local_door(std::uint64_t id) noexcept {
+  Globals &g = globals();
+  std::lock_guard lk(g.mu);
+  auto it = g.doors.find(id);
+  return it == g.doors.end() ? nullptr : it->second;
+}
+
+Result<int> create_door(door_server_procedure_t *proc, void *cookie, std::uint32_t attrs) noexcept {
+  constexpr std::uint32_t allowed =
+      DOOR_UNREF | DOOR_PRIVATE | DOOR_UNREF_MULTI | DOOR_REFUSE_DESC | DOOR_NO_CANCEL;
+  if (attrs & ~allowed) return fail(std::errc::invalid_argument);
+  if ((attrs & DOOR_UNREF) && (attrs & DOOR_UNREF_MULTI)) return fail(std::errc::invalid_argument);
+  install_fork_handlers();
+  auto door = std::make_shared<ServerDoor>();
+  door->proc = proc;
+  door->cookie = cookie;
+  door->ident.attributes = attrs;
+  door->ident.proc = reinterpret_cast<std::uintptr_t>(proc);
+  door->ident.cookie = reinterpret_cast<std::uintptr_t>(cookie);
+  if (getrandom(&door->ident.id, sizeof door->ident.id, 0) != sizeof door->ident.id)
+    return fail(std::errc::resource_unavailable_try_again);
+  door->desc_max.store((attrs & DOOR_REFUSE_DESC) ? 0 : INT_MAX);
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return fail_errno(errno);
+  door->server_end.reset(sv[0]);
+  unique_fd client_end(sv[1]);
+  std::string name = door_socket_name(door->ident);
+  struct sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::memcpy(a.sun_path + 1, name.data(), name.size());
+  socklen_t al = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + 1 + name.size());
+  if (bind(door->server_end.get(), reinterpret_cast<struct sockaddr *>(&a), al) != 0) return fail_errno(errno);
+  // The server end is read by the reactor only when it has records.
+  fcntl(door->server_end.get(), F_SETFL, O_NONBLOCK);
+  Globals &g = globals();
+  bool call_public = false;
+  if (attrs & DOOR_PRIVATE) {
+    door->private_pool = std::make_unique<Pool>();
+    door->private_pool->is_private = true;
+    door->private_pool->door = door;
+    door->pool = door->private_pool.get();
+  } else {
+    door->pool = g.public_pool;
+  }
+  {
+    std::lock_guard lk(g.mu);
+    g.doors[door->ident.id] = door;
+    if (!(attrs & DOOR_PRIVATE) && g.public_started_pid != getpid()) {
+      g.public_started_pid = getpid();
+      call_public = true;
+    }
+  }
+  if (!reactor_watch_door(door)) {
+    std::lock_guard lk(g.mu);
+    g.doors.erase(door->ident.id);
+    return fail(std::errc::resource_unavailable_try_again);
+  }
+  // illumos calls the creation function inside door_create: with NULL for
+  // the process' first public door, with the door's info for a private one.
+  if (call_public) call_create_fn(g.public_pool);
+  if (attrs & DOOR_PRIVATE) call_create_fn(door->pool);
+  return client_end.release();
+}
+
+Result<void> revoke_door(int fd, std::uint64_t id) noexcept {
+  auto door = find_local_door(id);
+  if (!door) return fail(std::errc::operation_not_permitted);
+  door->revoked.store(true);
+  door->publish_params();
+  // New Hellos fail at once; holders see the hang-up (door_info: REVOKED).
+  shutdown(door->server_end.get(), SHUT_RDWR);
+  reactor_unwatch_door(door.get());
+  {
+    Globals &g = globals();
+    std::lock_guard lk(g.mu);
+    g.revoked.insert(id);
+  }
+  // Callers still waiting for a server thread fail with EBADF: the thread
+  // that dequeues them sees `revoked` in prepare_call. Wake idle threads.
+  {
+    std::lock_guard g(door->pool->mu);
+    door->pool->cv.notify_all();
+  }
+  close_application_fd(fd);
+  return {};
+}
+
+void accept_hello(const std::shared_ptr<ServerDoor> &door) noexcept {
+  for (int n = 0; n < 64; n++) {
+    MsgHeader h{};
+    auto rec = recv_record(door->server_end.get(), &h, sizeof h, /*dontwait=*/true);
+    if (!rec || rec->len == 0) return;
+    if (rec->len != sizeof h || !header_ok(h, MsgType::Hello) || rec->fds.size() != 1) continue;
+    new_connection(door, std::move(rec->fds[0]));
+  }
+}
+
+bool handle_conn_message(const std::shared_ptr<ServerConn> &conn) noexcept {
+  for (int n = 0; n < 64; n++) {
+    SlotMsg m{};
+    auto rec = recv_record(conn->sock.get(), &m, sizeof m, /*dontwait=*/true);
+    if (!rec) return rec.error() == std::errc::resource_unavailable_try_again;
+    if (rec->len == 0) return false;  // client closed the connection
+    if (rec->len != sizeof m || m.h.magic != kWireMagic || m.h.version != kWireVersion || m.slot >= kSlots)
+      return false;
+    switch (m.h.type) {
+      case MsgType::NeedServer:
+        if (!rec->fds.empty()) return false;
+        schedule_slot(conn, m.slot);
+        break;
+      case MsgType::SlotChannel: {
+        if (rec->fds.size() != 1) return false;
+        int type = 0;
+        socklen_t tl = sizeof type;
+        if (getsockopt(rec->fds[0].get(), SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_SEQPACKET)
+          return false;
+        // Set once: replacing a channel under a thread reading it would let
+        // a client race descriptor numbers in the server.
+        int expected = -1;
+        if (!conn->slots[m.slot].chan.compare_exchange_strong(expected, rec->fds[0].get())) return false;
+        rec->fds[0].release();
+        SlotMsg ack{make_header(MsgType::SlotChannelAck), m.slot, 0};
+        if (!send_record(conn->sock.get(), &ack, sizeof ack, {}, /*dontwait=*/true)) return false;
+        break;
+      }
+      case MsgType::Cancel:
+        cancel_call(conn, m.slot, m.seq);
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+int server_return(char *data, std::size_t size, door_desc_t *descs, unsigned ndesc) noexcept {
+  ServerThread *t = self_thread();
+  if (t->in_call) {
+    if (!t->replied) {
+      if (int e = post_reply(t, data, size, descs, ndesc, /*will_block=*/true)) {
+        errno = e;
+        return -1;
+      }
+    }
+    end_call(t);
+  }
+  if (t->park_ready) siglongjmp(t->park, 1);
+  server_loop(t);
+}
+
+int server_reply_now(char *data, std::size_t size, door_desc_t *descs, unsigned ndesc) noexcept {
+  ServerThread *t = current_server_thread();
+  if (!t || !t->in_call) return EINVAL;
+  if (t->replied) return EINVAL;
+  if (int e = post_reply(t, data, size, descs, ndesc, /*will_block=*/false)) return e;
+  // Leave the slot so the caller's next call gets another thread instead of
+  // waiting for this one to finish its post-reply work.
+  if (t->conn) {
+    std::uint32_t v = t->conn->slot(t->slot)->req.load(std::memory_order_acquire);
+    (void)try_unbind(t, v);
+  }
+  return 0;
+}
+
+Result<void> bind_thread(int fd) noexcept {
+  auto ident = identify_door_fd(fd);
+  if (!ident) return fail(std::errc::bad_file_descriptor);
+  auto door = find_local_door(ident->id);
+  if (!door || !(door->ident.attributes & DOOR_PRIVATE)) return fail(std::errc::invalid_argument);
+  ServerThread *t = self_thread();
+  t->bind_next = door->pool;
+  t->bind_pending = true;
+  t->bound_door = door;
+  if (!t->park_ready) {  // not serving yet: takes effect when it parks
+    t->pool = door->pool;
+    t->bind_pending = false;
+  }
+  return {};
+}
+
+Result<void> unbind_thread() noexcept {
+  ServerThread *t = current_server_thread();
+  if (!t || !t->bound_door) return fail(std::errc::bad_file_descriptor);
+  t->bound_door.reset();
+  t->bind_next = globals().public_pool;
+  t->bind_pending = true;
+  if (!t->park_ready) {
+    t->pool = t->bind_next;
+    t->bind_pending = false;
+  }
+  return {};
+}
+
+door_server_func_t *set_server_create(door_server_func_t *f) noexcept {
+  return globals().create_fn.exchange(f ? f : default_server_create);
+}
+
+Result<door_info_t> bound_door_info() noexcept {
+  ServerThread *t = current_server_thread();
+  if (!t || !t->bound_door) return fail(std::errc::bad_file_descriptor);
+  return info_of(*t->bound_door);
+}
+
+bool door_revoked_here(std::uint64_t id) noexcept {
+  Globals &g = globals();
+  std::lock_guard lk(g.mu);
+  return g.revoked.count(id) != 0;
+}
+
+std::mutex &server_mutex() noexcept { return globals().mu; }
+
+void server_forget_after_fork() noexcept {
+  // Single-threaded fork child. The doors, their connections and pools are
+  // the parent's: close our copies of their descriptors (the parent keeps
+  // its own) and forget them. Memory the parent's threads might have been
+  // using is deliberately leaked rather than touched.
+  Globals &g = globals();
+  new (&g.mu) std::mutex;
+  for (auto &kv : g.doors) {
+    ServerDoor *d = kv.second.get();
+    raw_close(d->server_end.release());
+    new (&d->mu) std::mutex;
+    for (auto &w : d->conns)
+      if (auto c = w.lock()) {
+        raw_close(c->sock.release());
+        raw_close(c->pidfd.release());
+        for (auto &s : c->slots) {
+          int ch = s.chan.exchange(-1);
+          if (ch >= 0) raw_close(ch);
+        }
+        c->region = nullptr;  // MADV_DONTFORK: not mapped in the child
+        new std::shared_ptr<ServerConn>(c);  // leak: never destroyed here
+      }
+    new std::shared_ptr<ServerDoor>(kv.second);
+  }
+  g.doors.clear();
+  g.revoked.clear();
+  g.public_started_pid = 0;
+  g.public_pool = new Pool;
+  t_server = nullptr;  // the forking thread serves nothing in the child
+}
+
+}  // namespace door::detail

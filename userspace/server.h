@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT
+//
+// server.h — the server side of libdoor: doors this process created, the
+// connections clients opened to them, and the pools of server threads.
+//
+// Threading model (illumos' door_calls.c, moved to userspace):
+//  * A pool thread is either waiting in its pool for work, or bound to one
+//    call slot of one connection. A bound thread sleeps on that slot's `req`
+//    futex word, so a caller wakes exactly its partner thread: one FUTEX_WAKE
+//    per call, none if the thread is still spinning.
+//  * A caller whose slot has no bound thread posts the call anyway and sends
+//    NeedServer on its connection socket; the reactor queues that slot in the
+//    door's pool and an idle pool thread binds to it. A bound thread that
+//    sees no call for kBoundIdleNs unbinds and returns to its pool.
+//  * Pools: one public pool per process, one private pool per DOOR_PRIVATE
+//    door (door_bind). The creation function (door_server_create) is called
+//    with NULL for the first public door, with the door's info for each
+//    private door, and on depletion by the thread that took the last idle
+//    thread of its pool, before running the procedure.
+#pragma once
+
+#include <door.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "door_identity.h"
+#include "result.h"
+#include "shm_layout.h"
+#include "unique_fd.h"
+
+namespace door::detail {
+
+struct ServerThread;
+struct ServerConn;
+struct Pool;
+
+/// A door created by this process.
+struct ServerDoor {
+  DoorIdentity ident;
+  door_server_procedure_t *proc = nullptr;
+  void *cookie = nullptr;
+  unique_fd server_end;              ///< bound to the door's abstract name
+  Pool *pool = nullptr;              ///< public pool, or this door's private pool
+  std::unique_ptr<Pool> private_pool;  ///< DOOR_PRIVATE doors own their pool
+  std::atomic<bool> revoked{false};
+  std::atomic<std::uint64_t> data_min{0};
+  std::atomic<std::uint64_t> data_max{SIZE_MAX};
+  std::atomic<std::uint64_t> desc_max{0};
+  std::atomic<int> active{0};        ///< invocations running now
+
+  std::mutex mu;                               ///< guards conns
+  std::vector<std::weak_ptr<ServerConn>> conns;  ///< for revoke / setparam
+
+  /// Copies the current parameters into every connection's region header.
+  void publish_params();
+};
+
+/// Server-private state of one call slot of one connection.
+struct ServerSlot {
+  std::atomic<ServerThread *> owner{nullptr};  ///< bound thread, if any
+  std::uint32_t last_seen = 0;   ///< last call number handled (owner only)
+  std::atomic<int> chan{-1};     ///< slot channel socket, set once by the reactor
+  std::uint32_t spin_ns = 0;     ///< adaptive wait-for-next-call spin (owner only)
+};
+
+/// One client process's connection to one door.
+struct ServerConn {
+  std::shared_ptr<ServerDoor> door;
+  unique_fd sock;          ///< control socket (client holds the peer)
+  void *region = nullptr;  ///< shared call region (kRegionSize)
+  pid_t pid = -1;          ///< client pid (SO_PEERCRED, kernel-verified)
+  uid_t euid = 0;
+  gid_t egid = 0;
+  unique_fd pidfd;         ///< pins the client process (pid-reuse safe)
+  std::atomic<bool> dead{false};
+  ServerSlot slots[kSlots];
+
+  ~ServerConn();
+  SlotHeader *slot(std::uint32_t i) const noexcept { return slot_at(region, i); }
+  /// Marks the connection dead and wakes every thread bound to it.
+  void kill() noexcept;
+};
+
+/// A slot that needs a server thread.
+struct WorkItem {
+  std::shared_ptr<ServerConn> conn;
+  std::uint32_t slot = 0;
+};
+
+/// A pool of server threads: the public one or a DOOR_PRIVATE door's.
+struct Pool {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<WorkItem> queue;
+  int idle = 0;                    ///< threads waiting for work
+  std::weak_ptr<ServerDoor> door;  ///< the private door (empty: public pool)
+  bool is_private = false;
+};
+
+/// The server-side state of a pool thread (thread-local).
+struct ServerThread {
+  sigjmp_buf park;                  ///< door_return lands here
+  bool park_ready = false;          ///< park is set (thread is in server_loop)
+  pthread_t self{};
+  std::mutex cancel_mu;             ///< orders client-abort cancellation vs. call end
+  Pool *pool = nullptr;             ///< pool served now
+  Pool *bind_next = nullptr;        ///< door_bind target, taken at next park
+  bool bind_pending = false;
+  std::shared_ptr<ServerDoor> bound_door;  ///< door_bind()'s door (keeps pool alive)
+  std::shared_ptr<ServerConn> conn; ///< slot this thread is bound to
+  std::uint32_t slot = 0;
+  // Current invocation.
+  bool in_call = false;
+  bool replied = false;
+  bool no_results = false;
+  std::uint32_t seq = 0;
+  std::shared_ptr<ServerDoor> call_door;
+  std::shared_ptr<ServerConn> call_conn;  ///< caller's connection (door_ucred)
+  std::uint32_t call_slot = 0;
+  std::vector<char> argbuf;
+  void *arg_map = nullptr;
+  std::size_t arg_map_len = 0;
+  std::vector<door_desc_t> descs;
+};
+
+/// The calling thread's server state (nullptr when it never served).
+ServerThread *current_server_thread() noexcept;
+
+/// Creates a door served by this process.
+Result<int> create_door(door_server_procedure_t *proc, void *cookie, std::uint32_t attrs) noexcept;
+
+/// The door with this id if this process created it (else null).
+std::shared_ptr<ServerDoor> find_local_door(std::uint64_t id) noexcept;
+
+/// Revokes a door created by this process.
+Result<void> revoke_door(int fd, std::uint64_t id) noexcept;
+
+/// Hands a Hello (new connection) to the door; called by the reactor.
+void accept_hello(const std::shared_ptr<ServerDoor> &door) noexcept;
+
+/// Handles one control record on a connection; false = drop the connection.
+bool handle_conn_message(const std::shared_ptr<ServerConn> &conn) noexcept;
+
+/// door_return(): never returns on success.
+int server_return(char *data, std::size_t size, door_desc_t *descs, unsigned ndesc) noexcept;
+
+/// door_reply_np(): sends the reply, keeps running.
+int server_reply_now(char *data, std::size_t size, door_desc_t *descs, unsigned ndesc) noexcept;
+
+/// door_bind() / door_unbind().
+Result<void> bind_thread(int fd) noexcept;
+Result<void> unbind_thread() noexcept;
+
+/// door_server_create().
+door_server_func_t *set_server_create(door_server_func_t *f) noexcept;
+
+/// Info for DOOR_QUERY (the door the calling thread is bound to).
+Result<door_info_t> bound_door_info() noexcept;
+
+/// Resets all server state in a fork child (the doors stay the parent's).
+void server_forget_after_fork() noexcept;
+
+}  // namespace door::detail
