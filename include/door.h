@@ -149,10 +149,13 @@ DOOR_EXPORT int door_create(door_server_procedure_t *, void *cookie,
                             uint_t attributes) DOOR_NOEXCEPT;
 /** Invoke a door; params may be NULL (no arguments, no results). */
 DOOR_EXPORT int door_call(int d, door_arg_t *params) DOOR_NOEXCEPT;
-/** Return results to the caller and park for the next call. */
+/**
+ * Return results to the caller and park for the next call. Not noexcept:
+ * the procedures it runs may end the thread (pthread_exit, cancellation),
+ * which unwinds through it, as through any glibc cancellation point.
+ */
 DOOR_EXPORT int door_return(char *data_ptr, size_t data_size,
-                            door_desc_t *desc_ptr,
-                            uint_t num_desc) DOOR_NOEXCEPT;
+                            door_desc_t *desc_ptr, uint_t num_desc);
 /** Describe a door (or DOOR_QUERY: the door this thread is bound to). */
 DOOR_EXPORT int door_info(int d, struct door_info *info) DOOR_NOEXCEPT;
 /** Revoke a door created by this process and close d. */

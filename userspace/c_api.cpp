@@ -42,7 +42,7 @@ int door_create(door_server_procedure_t *proc, void *cookie, uint_t attributes) 
 
 int door_call(int d, door_arg_t *params) noexcept { return to_c(client_call(d, params)); }
 
-int door_return(char *data_ptr, size_t data_size, door_desc_t *desc_ptr, uint_t num_desc) noexcept {
+int door_return(char *data_ptr, size_t data_size, door_desc_t *desc_ptr, uint_t num_desc) {
   return server_return(data_ptr, data_size, desc_ptr, num_desc);
 }
 

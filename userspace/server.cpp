@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <exception>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -93,7 +94,7 @@ void call_create_fn(Pool *pool) {
 
 // ---- pool threads -------------------------------------------------------
 
-[[noreturn]] void server_loop(ServerThread *t) noexcept;
+[[noreturn]] void server_loop(ServerThread *t);
 
 void *pool_thread_main(void *arg) {
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, nullptr);
@@ -140,10 +141,27 @@ bool claim_call(SlotHeader *s, std::uint32_t seq) noexcept {
   return false;  // withdrawn by the caller: it got EAGAIN, do not run it
 }
 
+void schedule_slot(const std::shared_ptr<ServerConn> &conn, std::uint32_t i) noexcept;
+
 void unbind(ServerThread *t) noexcept {
   if (!t->conn) return;
   t->conn->slots[t->slot].owner.store(nullptr, std::memory_order_release);
   t->conn.reset();
+}
+
+/// Leaves the slot for good (the thread is ending): clears kReqBound so the
+/// caller's next call asks the reactor for another thread.
+void release_slot_binding(ServerThread *t) noexcept {
+  if (!t->conn) return;
+  SlotHeader *s = t->conn->slot(t->slot);
+  s->req.fetch_and(~(kReqBound | kReqWaiting), std::memory_order_acq_rel);
+  // A call posted just before the bit cleared saw kReqBound and sent no
+  // NeedServer: queue the slot ourselves so it is not stranded.
+  bool pending = (s->req.load(std::memory_order_acquire) & kSeqMask) != t->conn->slots[t->slot].last_seen;
+  std::shared_ptr<ServerConn> c = t->conn;
+  std::uint32_t i = t->slot;
+  unbind(t);
+  if (pending) schedule_slot(c, i);
 }
 
 /// Gives up the slot if no call is pending; false when one arrived.
@@ -416,11 +434,15 @@ struct ProcedureExitGuard {
         publish_error(c->slot(t->call_slot), t->seq, EINTR);
     }
     if (t->in_call) end_call(t);
-    unbind(t);
+    release_slot_binding(t);
+    if (std::uncaught_exceptions() > 0) {  // pthread_exit / cancellation
+      t_server = nullptr;
+      delete t;
+    }
   }
 };
 
-[[noreturn]] void server_loop(ServerThread *t) noexcept {
+[[noreturn]] void server_loop(ServerThread *t) {
   t->self = pthread_self();
   handoff_register_thread();
   // door_return() lands here with siglongjmp, discarding the procedure's
@@ -719,7 +741,7 @@ bool handle_conn_message(const std::shared_ptr<ServerConn> &conn) noexcept {
   return true;
 }
 
-int server_return(char *data, std::size_t size, door_desc_t *descs, unsigned ndesc) noexcept {
+int server_return(char *data, std::size_t size, door_desc_t *descs, unsigned ndesc) {
   ServerThread *t = self_thread();
   if (t->in_call) {
     if (!t->replied) {

@@ -150,8 +150,9 @@ void accept_hello(const std::shared_ptr<ServerDoor> &door) noexcept;
 /// Handles one control record on a connection; false = drop the connection.
 bool handle_conn_message(const std::shared_ptr<ServerConn> &conn) noexcept;
 
-/// door_return(): never returns on success.
-int server_return(char *data, std::size_t size, door_desc_t *descs, unsigned ndesc) noexcept;
+/// door_return(): never returns on success. Not noexcept: a procedure it
+/// runs may end the thread by forced unwinding (pthread_exit, cancel).
+int server_return(char *data, std::size_t size, door_desc_t *descs, unsigned ndesc);
 
 /// door_reply_np(): sends the reply, keeps running.
 int server_reply_now(char *data, std::size_t size, door_desc_t *descs, unsigned ndesc) noexcept;

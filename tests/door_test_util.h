@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+//
+// door_test_util.h — helpers shared by the test suites: a door server in
+// a separate process, descriptor passing, a timeout for anything that could
+// hang.
+#pragma once
+
+#include <door.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace doortest {
+
+/// Sends one descriptor over a UNIX socket.
+inline bool send_fd(int sock, int fd) {
+  char c = 'x';
+  struct iovec io{&c, 1};
+  alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(int))];
+  struct msghdr m{};
+  m.msg_iov = &io;
+  m.msg_iovlen = 1;
+  m.msg_control = buf;
+  m.msg_controllen = sizeof buf;
+  struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+  h->cmsg_level = SOL_SOCKET;
+  h->cmsg_type = SCM_RIGHTS;
+  h->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(h), &fd, sizeof fd);
+  return sendmsg(sock, &m, MSG_NOSIGNAL) == 1;
+}
+
+/// Receives one descriptor (-1 on failure).
+inline int recv_fd(int sock) {
+  char c;
+  struct iovec io{&c, 1};
+  alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(int))];
+  struct msghdr m{};
+  m.msg_iov = &io;
+  m.msg_iovlen = 1;
+  m.msg_control = buf;
+  m.msg_controllen = sizeof buf;
+  if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1) return -1;
+  struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+  if (!h || h->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  std::memcpy(&fd, CMSG_DATA(h), sizeof fd);
+  return fd;
+}
+
+/// A door server in a child process. `setup` runs in the child and returns
+/// the door descriptors to hand to the parent; the child then parks (its
+/// door threads serve) until it is killed.
+class ServerProcess {
+ public:
+  ServerProcess(std::function<std::vector<int>()> setup, size_t count = 1) {
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(sp[0]);
+      std::vector<int> fds = setup();
+      for (int fd : fds) send_fd(sp[1], fd);
+      for (;;) pause();
+    }
+    close(sp[1]);
+    while (doors_.size() < count) {
+      int fd = recv_fd(sp[0]);
+      if (fd < 0) break;
+      doors_.push_back(fd);
+    }
+    close(sp[0]);
+  }
+  ~ServerProcess() { kill_now(); }
+  ServerProcess(const ServerProcess &) = delete;
+  ServerProcess &operator=(const ServerProcess &) = delete;
+
+  pid_t pid() const { return pid_; }
+  int door(size_t i = 0) const { return i < doors_.size() ? doors_[i] : -1; }
+  /// Kills the server and reaps it.
+  void kill_now() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::vector<int> doors_;
+};
+
+/// An echo procedure: returns its arguments.
+inline void echo_proc(void *, char *argp, size_t n, door_desc_t *, uint_t) { door_return(argp, n, nullptr, 0); }
+
+/// Calls `d` with `msg`, returns the reply as a string (or "ERR:<errno>").
+inline std::string call_str(int d, const std::string &msg) {
+  char rbuf[256];
+  door_arg_t a{const_cast<char *>(msg.data()), msg.size(), nullptr, 0, rbuf, sizeof rbuf};
+  if (door_call(d, &a) != 0) return "ERR:" + std::to_string(errno);
+  std::string r(a.data_ptr, a.data_size);
+  if (a.rbuf != rbuf) munmap(a.rbuf, a.rsize);
+  return r;
+}
+
+}  // namespace doortest
