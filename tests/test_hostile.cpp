@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: MIT
+//
+// test_hostile.cpp — a client that does not play by the rules. It speaks
+// the wire protocol directly (wire.h, shm_layout.h), then lies in every
+// field it controls, scribbles over the shared call region, floods and
+// sends malformed records. The server must answer with errors, stay up,
+// and keep serving well-behaved clients correctly.
+#include <door.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "door_test_util.h"
+#include "shm_layout.h"
+#include "wire.h"
+
+using namespace door::detail;
+using doortest::call_str;
+using doortest::ServerProcess;
+
+namespace {
+
+bool send_rec(int sock, const void *buf, size_t len, const std::vector<int> &fds) {
+  struct iovec io{const_cast<void *>(buf), len};
+  alignas(struct cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * 8)];
+  struct msghdr m{};
+  m.msg_iov = &io;
+  m.msg_iovlen = 1;
+  if (!fds.empty()) {
+    m.msg_control = ctl;
+    m.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(h), fds.data(), sizeof(int) * fds.size());
+  }
+  return sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(len);
+}
+
+int recv_rec(int sock, void *buf, size_t len, int *fd_out, int timeout_ms = 2000) {
+  struct pollfd p{sock, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) <= 0) return -1;
+  struct iovec io{buf, len};
+  alignas(struct cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * 8)];
+  struct msghdr m{};
+  m.msg_iov = &io;
+  m.msg_iovlen = 1;
+  m.msg_control = ctl;
+  m.msg_controllen = sizeof ctl;
+  ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+  if (fd_out) {
+    *fd_out = -1;
+    if (struct cmsghdr *h = CMSG_FIRSTHDR(&m); n >= 0 && h && h->cmsg_type == SCM_RIGHTS)
+      std::memcpy(fd_out, CMSG_DATA(h), sizeof(int));
+  }
+  return static_cast<int>(n);
+}
+
+/// A client speaking the protocol by hand.
+struct RawClient {
+  int sock = -1;
+  int memfd = -1;
+  void *region = nullptr;
+  std::vector<int> chans = std::vector<int>(kSlots, -1);
+
+  bool hello(int door) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return false;
+    MsgHeader h = make_header(MsgType::Hello);
+    if (!send_rec(door, &h, sizeof h, {sv[1]})) return false;
+    close(sv[1]);
+    sock = sv[0];
+    HelloReply rep{};
+    if (recv_rec(sock, &rep, sizeof rep, &memfd) != sizeof rep || rep.status != 0 || memfd < 0) return false;
+    region = mmap(nullptr, kRegionSize, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    return region != MAP_FAILED;
+  }
+  bool channel(uint32_t slot) {
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv);
+    SlotMsg m{make_header(MsgType::SlotChannel), slot, 0};
+    if (!send_rec(sock, &m, sizeof m, {sv[1]})) return false;
+    close(sv[1]);
+    SlotMsg ack{};
+    if (recv_rec(sock, &ack, sizeof ack, nullptr) != sizeof ack) return false;
+    chans[slot] = sv[0];
+    return true;
+  }
+  /// Posts a call whose header says whatever the test wants; returns the
+  /// server's errno (0 = success), or -1 if no reply came.
+  int call(uint32_t slot, uint32_t seq, uint32_t flags, uint64_t size, uint32_t ndesc) {
+    SlotHeader *s = slot_at(region, slot);
+    s->call_flags = flags;
+    s->arg_size = size;
+    s->arg_ndesc = ndesc;
+    s->req.store(seq);  // drop kReqBound: ask the reactor for a thread too
+    syscall(SYS_futex, &s->req, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+    SlotMsg m{make_header(MsgType::NeedServer), slot, seq};
+    send_rec(sock, &m, sizeof m, {});
+    for (int i = 0; i < 2000; i++) {
+      uint32_t r = s->rsp.load();
+      if ((r & kSeqMask) == seq && (r & kRspDone)) return s->error;
+      usleep(1000);
+    }
+    return -1;
+  }
+  ~RawClient() {
+    if (region && region != MAP_FAILED) munmap(region, kRegionSize);
+    if (memfd >= 0) close(memfd);
+    if (sock >= 0) close(sock);
+    for (int c : chans)
+      if (c >= 0) close(c);
+  }
+};
+
+bool alive(pid_t pid) { return waitpid(pid, nullptr, WNOHANG) == 0; }
+
+}  // namespace
+
+TEST(Hostile, LyingCallHeadersGetErrorsNotCrashes) {
+  ServerProcess srv([] { return std::vector<int>{door_create(doortest::echo_proc, nullptr, 0)}; });
+  RawClient rc;
+  ASSERT_TRUE(rc.hello(srv.door()));
+  ASSERT_TRUE(rc.channel(1));
+  // Inline payload larger than the slot.
+  EXPECT_EQ(rc.call(0, 1, 0, kSlotData + 1, 0), EINVAL);
+  // Absurd sizes.
+  EXPECT_EQ(rc.call(0, 2, 0, ~0ull, 0), EINVAL);
+  // Descriptors claimed but not sent / no channel.
+  EXPECT_EQ(rc.call(0, 3, 0, 8, 5), EINVAL);
+  EXPECT_EQ(rc.call(0, 4, kCallViaChannel, 8, 0), EINVAL);
+  // Channel exists, header claims attachments that never came.
+  EXPECT_EQ(rc.call(1, 1, kCallViaChannel, 8, 2), EINVAL);
+  // More descriptors than any call may carry.
+  EXPECT_EQ(rc.call(1, 2, kCallViaChannel, 8, 100000), E2BIG);
+  // Large data in a memfd the client could still change: refused.
+  {
+    int mfd = memfd_create("evil", MFD_CLOEXEC);
+    ASSERT_EQ(ftruncate(mfd, 1 << 20), 0);
+    ChannelHeader h{kWireMagic, 3, 1, 1, (1 << 20)};
+    ASSERT_TRUE(send_rec(rc.chans[1], &h, sizeof h, {mfd}));
+    close(mfd);
+    EXPECT_EQ(rc.call(1, 3, kCallViaChannel, 1 << 20, 0), EINVAL) << "unsealed memfd must be refused";
+  }
+  // A well-formed call on the same hostile connection still works.
+  std::memcpy(slot_data(slot_at(rc.region, 0)), "fine", 4);
+  EXPECT_EQ(rc.call(0, 5, 0, 4, 0), 0);
+  EXPECT_EQ(std::memcmp(slot_data(slot_at(rc.region, 0)), "fine", 4), 0);
+  EXPECT_TRUE(alive(srv.pid()));
+  EXPECT_EQ(call_str(srv.door(), "good"), "good");
+}
+
+TEST(Hostile, RegionCannotBeShrunkUnderTheServer) {
+  ServerProcess srv([] { return std::vector<int>{door_create(doortest::echo_proc, nullptr, 0)}; });
+  RawClient rc;
+  ASSERT_TRUE(rc.hello(srv.door()));
+  EXPECT_NE(ftruncate(rc.memfd, 4096), 0);
+  EXPECT_EQ(errno, EPERM);
+  struct stat st;
+  ASSERT_EQ(fstat(rc.memfd, &st), 0);
+  EXPECT_EQ(static_cast<size_t>(st.st_size), kRegionSize);
+}
+
+TEST(Hostile, ScribblingOverSharedMemoryWhileOthersCall) {
+  ServerProcess srv([] { return std::vector<int>{door_create(doortest::echo_proc, nullptr, 0)}; });
+  int d = srv.door();
+  pid_t evil = fork();
+  if (evil == 0) {
+    alarm(20);
+    RawClient rc;
+    if (!rc.hello(d)) _exit(2);
+    for (uint32_t i = 0; i < 8; i++) rc.channel(i);
+    std::mt19937_64 rng(42);
+    auto *words = static_cast<uint64_t *>(rc.region);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (std::chrono::steady_clock::now() < deadline) {
+      // Random garbage everywhere: headers, futex words, sizes, flags.
+      for (int k = 0; k < 256; k++) words[rng() % (kRegionSize / 8)] = rng();
+      for (uint32_t i = 0; i < kSlots; i++) {
+        SlotHeader *s = slot_at(rc.region, i);
+        s->req.store(static_cast<uint32_t>(rng()));
+        s->arg_size = rng() % (2 * kSlotData);
+        s->arg_ndesc = static_cast<uint32_t>(rng() % 4);
+        s->call_flags = static_cast<uint32_t>(rng() & 3);
+        syscall(SYS_futex, &s->req, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+      }
+      SlotMsg m{make_header(MsgType::NeedServer), static_cast<uint32_t>(rng() % kSlots), 1};
+      send_rec(rc.sock, &m, sizeof m, {});
+      if (rng() % 4 == 0) {
+        ChannelHeader h{kWireMagic, static_cast<uint32_t>(rng()), static_cast<uint32_t>(rng() % 3), 0, 0};
+        int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        send_rec(rc.chans[rng() % 8], &h, sizeof h, {devnull});
+        close(devnull);
+      }
+      usleep(200);
+    }
+    _exit(0);
+  }
+  // Meanwhile a good client calls continuously and must get exact answers.
+  int good = 0, bad = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (int i = 0; std::chrono::steady_clock::now() < deadline; i++) {
+    std::string m = "good-" + std::to_string(i);
+    (call_str(d, m) == m ? good : bad)++;
+  }
+  int st;
+  waitpid(evil, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  EXPECT_EQ(bad, 0);
+  EXPECT_GT(good, 100);
+  EXPECT_TRUE(alive(srv.pid())) << "the server must survive anything a client does";
+  EXPECT_EQ(call_str(d, "after"), "after");
+}
+
+TEST(Hostile, MalformedControlRecordsAreDropped) {
+  ServerProcess srv([] { return std::vector<int>{door_create(doortest::echo_proc, nullptr, 0)}; });
+  int d = srv.door();
+  // Hello without a descriptor, with two, with a non-socket, with a stream
+  // socket, truncated, wrong magic, wrong type.
+  MsgHeader h = make_header(MsgType::Hello);
+  EXPECT_TRUE(send_rec(d, &h, sizeof h, {}));
+  int sv[2], sv2[2];
+  socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv);
+  socketpair(AF_UNIX, SOCK_STREAM, 0, sv2);
+  EXPECT_TRUE(send_rec(d, &h, sizeof h, {sv[0], sv[1]}));
+  int devnull = open("/dev/null", O_RDONLY);
+  EXPECT_TRUE(send_rec(d, &h, sizeof h, {devnull}));
+  EXPECT_TRUE(send_rec(d, &h, sizeof h, {sv2[0]}));
+  EXPECT_TRUE(send_rec(d, &h, 3, {sv[0]}));
+  MsgHeader bad = h;
+  bad.magic = 1;
+  EXPECT_TRUE(send_rec(d, &bad, sizeof bad, {sv[0]}));
+  bad = make_header(MsgType::Cancel);
+  EXPECT_TRUE(send_rec(d, &bad, sizeof bad, {sv[0]}));
+  // On a real connection: out-of-range slot, duplicate channel, garbage.
+  {
+    RawClient rc;
+    ASSERT_TRUE(rc.hello(d));
+    SlotMsg m{make_header(MsgType::NeedServer), 9999, 1};
+    send_rec(rc.sock, &m, sizeof m, {});
+  }
+  {
+    RawClient rc;
+    ASSERT_TRUE(rc.hello(d));
+    ASSERT_TRUE(rc.channel(3));
+    EXPECT_FALSE(rc.channel(3)) << "a slot channel is set once";
+  }
+  {
+    RawClient rc;
+    ASSERT_TRUE(rc.hello(d));
+    char junk[200];
+    std::memset(junk, 0xab, sizeof junk);
+    send_rec(rc.sock, junk, sizeof junk, {devnull});
+  }
+  close(devnull);
+  EXPECT_TRUE(alive(srv.pid()));
+  EXPECT_EQ(call_str(d, "ok"), "ok");
+}
+
+TEST(Hostile, HelloFloodIsBounded) {
+  ServerProcess srv([] { return std::vector<int>{door_create(doortest::echo_proc, nullptr, 0)}; });
+  int d = srv.door();
+  pid_t evil = fork();
+  if (evil == 0) {
+    alarm(30);
+    std::vector<RawClient *> conns;
+    int refused = 0;
+    for (int i = 0; i < 300; i++) {
+      auto *rc = new RawClient;
+      if (rc->hello(d))
+        conns.push_back(rc);
+      else
+        refused++;
+    }
+    // One process may hold a bounded number of connections per door.
+    _exit(conns.size() <= 256 && refused >= 44 ? 0 : 1);
+  }
+  int st;
+  waitpid(evil, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  EXPECT_TRUE(alive(srv.pid()));
+  EXPECT_EQ(call_str(d, "ok"), "ok");
+}

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: MIT
+//
+// door_pingpong.cpp — guest test/bench: real libdoor door_call() round trips
+// between two processes (the server process creates the door and hands the
+// descriptor over SCM_RIGHTS). libdoor registers its threads with scx_door by
+// itself when the scheduler is loaded; this program does nothing special.
+//
+// Prints the same line as pingpong:
+//   PINGPONG label=L window=1 registered=na rounds=N same_cpu=P
+//            ipi_per_call=X migrations_per_call=Y rtt_p50_us=A rtt_p99_us=B
+//            rps=R
+// same_cpu: share of the two wake-ups per call (caller -> server thread,
+//   server -> caller) after which the woken thread ran on the CPU the other
+//   side was on. migrations: se.nr_migrations summed over every thread of
+//   both processes (server threads included).
+#include <door.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Req {
+  std::int32_t caller_cpu;
+};
+struct Rep {
+  std::int32_t server_cpu;
+  std::int32_t same;  // server ran on the caller's CPU
+};
+
+void serve(void *, char *argp, size_t arg_size, door_desc_t *, uint_t) {
+  Rep r{sched_getcpu(), 0};
+  if (argp && arg_size == sizeof(Req)) {
+    Req q;
+    std::memcpy(&q, argp, sizeof q);
+    r.same = q.caller_cpu == r.server_cpu;
+  }
+  door_return(reinterpret_cast<char *>(&r), sizeof r, nullptr, 0);
+}
+
+bool send_fd(int sock, int fd) {
+  char b = 0;
+  iovec iov{&b, 1};
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))] = {};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = cbuf;
+  mh.msg_controllen = sizeof cbuf;
+  cmsghdr *h = CMSG_FIRSTHDR(&mh);
+  h->cmsg_level = SOL_SOCKET;
+  h->cmsg_type = SCM_RIGHTS;
+  h->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(h), &fd, sizeof fd);
+  return sendmsg(sock, &mh, 0) == 1;
+}
+
+int recv_fd(int sock) {
+  char b;
+  iovec iov{&b, 1};
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))];
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = cbuf;
+  mh.msg_controllen = sizeof cbuf;
+  if (recvmsg(sock, &mh, 0) != 1) return -1;
+  cmsghdr *h = CMSG_FIRSTHDR(&mh);
+  if (!h || h->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  std::memcpy(&fd, CMSG_DATA(h), sizeof fd);
+  return fd;
+}
+
+double now_us() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+// se.nr_migrations summed over all threads of `pid`; -1 if unavailable.
+long nr_migrations(pid_t pid) {
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR *d = opendir(dir.c_str());
+  if (!d) return -1;
+  long tot = 0;
+  bool any = false;
+  while (dirent *e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream f(dir + "/" + e->d_name + "/sched");
+    std::string line;
+    while (std::getline(f, line)) {
+      if (line.rfind("se.nr_migrations", 0) == 0) {
+        auto c = line.find(':');
+        if (c != std::string::npos) tot += std::strtol(line.c_str() + c + 1, nullptr, 10), any = true;
+      }
+    }
+  }
+  closedir(d);
+  return any ? tot : -1;
+}
+
+long long ipi_count() {
+  std::ifstream f("/proc/interrupts");
+  std::string line;
+  long long tot = 0;
+  while (std::getline(f, line)) {
+    std::size_t i = line.find_first_not_of(' ');
+    if (i == std::string::npos) continue;
+    if (line.compare(i, 4, "CAL:") != 0 && line.compare(i, 4, "RES:") != 0) continue;
+    const char *p = line.c_str() + i + 4;
+    for (;;) {
+      char *end;
+      long long v = std::strtoll(p, &end, 10);
+      if (end == p) break;
+      tot += v;
+      p = end;
+    }
+  }
+  return tot;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  int rounds = 2000;
+  double max_seconds = 20;
+  std::string label = "run";
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "--rounds" && i + 1 < argc) rounds = std::atoi(argv[++i]);
+    else if (a == "--max-seconds" && i + 1 < argc) max_seconds = std::atof(argv[++i]);
+    else if (a == "--label" && i + 1 < argc) label = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: door_pingpong [--rounds N] [--max-seconds S] [--label L]\n");
+      return 2;
+    }
+  }
+  if (rounds <= 0) return 2;
+
+  int sp[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) return 1;
+  pid_t child = fork();
+  if (child < 0) return 1;
+  if (child == 0) {
+    close(sp[0]);
+    int d = door_create(serve, nullptr, 0);
+    if (d < 0 || !send_fd(sp[1], d)) _exit(1);
+    for (;;) pause();
+  }
+  close(sp[1]);
+  int d = recv_fd(sp[0]);
+  close(sp[0]);
+  if (d < 0) {
+    std::fprintf(stderr, "door_pingpong: no door from the server\n");
+    kill(child, SIGKILL);
+    return 1;
+  }
+
+  auto call = [&](Rep *rep) {
+    Req q{sched_getcpu()};
+    door_arg_t a{reinterpret_cast<char *>(&q), sizeof q, nullptr, 0,
+                 reinterpret_cast<char *>(rep), sizeof *rep};
+    if (door_call(d, &a) != 0) return false;
+    if (a.rbuf != reinterpret_cast<char *>(rep)) {
+      if (a.data_size == sizeof *rep) std::memcpy(rep, a.data_ptr, sizeof *rep);
+      munmap(a.rbuf, a.rsize);
+    }
+    return true;
+  };
+
+  int rc = 0;
+  Rep rep{};
+  for (int i = 0; i < 50; i++)
+    if (!call(&rep)) {
+      std::perror("door_pingpong: door_call");
+      kill(child, SIGKILL);
+      return 1;
+    }
+  long m0 = nr_migrations(getpid()), m0s = nr_migrations(child);
+  long long ipi0 = ipi_count();
+  std::uint64_t same = 0;
+  std::vector<double> rtt;
+  rtt.reserve(static_cast<std::size_t>(rounds));
+  double t_start = now_us();
+  int done = 0;
+  for (; done < rounds; done++) {
+    if (now_us() - t_start > max_seconds * 1e6) break;
+    double t0 = now_us();
+    if (!call(&rep)) {
+      std::perror("door_pingpong: door_call");
+      rc = 1;
+      break;
+    }
+    same += rep.same + (sched_getcpu() == rep.server_cpu ? 1 : 0);
+    rtt.push_back(now_us() - t0);
+  }
+  double elapsed = now_us() - t_start;
+  long long ipis = ipi_count() - ipi0;
+  long m1 = nr_migrations(getpid()), m1s = nr_migrations(child);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  if (done == 0) {
+    std::printf("PINGPONG label=%s window=1 error=no_rounds\n", label.c_str());
+    return 1;
+  }
+  std::sort(rtt.begin(), rtt.end());
+  auto pct = [&](double p) {
+    return rtt[std::min(rtt.size() - 1, static_cast<std::size_t>(p * rtt.size()))];
+  };
+  double migr = (m0 < 0 || m1 < 0 || m0s < 0 || m1s < 0)
+                    ? -1.0
+                    : static_cast<double>((m1 - m0) + (m1s - m0s)) / done;
+  std::printf(
+      "PINGPONG label=%s window=1 registered=na rounds=%d same_cpu=%.1f ipi_per_call=%.3f "
+      "migrations_per_call=%.3f rtt_p50_us=%.1f rtt_p99_us=%.1f rps=%.0f\n",
+      label.c_str(), done, 100.0 * static_cast<double>(same) / (2.0 * done),
+      static_cast<double>(ipis) / done, migr, pct(0.50), pct(0.99), done / (elapsed / 1e6));
+  return rc;
+}

@@ -1,0 +1,267 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# guest-init.sh — /init of the sched_ext test VM (busybox sh).
+#
+# Runs the tests named in DOOR_TESTS (kernel command line, comma-separated):
+#   load     scx_door attaches (state enabled, root/ops "door", socket),
+#            detaches on SIGINT with exit 0 and "EXIT: unregistered ..."
+#   error    --debug-error-after makes BPF call scx_bpf_error(): the kernel
+#            ejects it (exit kind 1025), the loader exits non-zero, state
+#            returns to disabled, and a fresh load works again
+#   handoff  futex ping-pong registered like libdoor: default scheduler vs
+#            scx_door (>= 95% same CPU, ~0 IPIs and migrations per call),
+#            then unload -> run -> reload with the same registered processes,
+#            and a --no-handoff control run
+#   bound    a caller that spins after waking: the safety net must fire
+#   doorcall real libdoor door_call ping-pong (needs /bin/vm_door_pingpong)
+#   bench    timing report of pingpong/door_pingpong (no assertions)
+# Prints "VMTEST <name> PASS|FAIL|SKIP <detail>" per test, the summary line,
+# and "VMDONE" last; run.sh parses the serial console.
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t bpf bpf /sys/fs/bpf
+mount -t tmpfs tmp /run
+mount -t tmpfs tmp /tmp
+echo 0 >/proc/sys/kernel/printk_ratelimit 2>/dev/null
+
+ROUNDS=${DOOR_ROUNDS:-2000}
+STATE=/sys/kernel/sched_ext/state
+SCX_PID=
+SCX_LOG=
+
+result() { echo "VMTEST $1 $2 $3"; }
+state() { cat $STATE 2>/dev/null; }
+ops() { cat /sys/kernel/sched_ext/root/ops 2>/dev/null; }
+
+# wait_state WANT TENTHS
+wait_state() {
+	i=0
+	while [ "$(state)" != "$1" ] && [ $i -lt $2 ]; do sleep 0.1; i=$((i + 1)); done
+	[ "$(state)" = "$1" ]
+}
+
+# start_scx LOG ARGS...: starts scx_door, waits until enabled and the socket exists
+start_scx() {
+	SCX_LOG=$1; shift
+	# DOOR_SCX_ARGS (kernel command line, commas for spaces): extra flags
+	scx_door "$@" $(echo "${DOOR_SCX_ARGS:-}" | tr ',' ' ') >"$SCX_LOG" 2>&1 &
+	SCX_PID=$!
+	i=0
+	while [ $i -lt 200 ]; do
+		[ "$(state)" = enabled ] && [ -S /run/scx_door.sock ] && return 0
+		kill -0 $SCX_PID 2>/dev/null || break
+		sleep 0.1; i=$((i + 1))
+	done
+	echo "start_scx failed: state=$(state)"; cat "$SCX_LOG"
+	return 1
+}
+
+# stop_scx: SIGINT, wait; sets SCX_RC
+stop_scx() {
+	kill -INT $SCX_PID 2>/dev/null
+	wait $SCX_PID
+	SCX_RC=$?
+	SCX_PID=
+}
+
+# stat KEY LOG: last value of KEY in the [scx_door] lines of LOG
+sstat() { grep '^\[scx_door\]' "$2" | tail -n1 | sed -n "s/.* $1: \([0-9]*\).*/\1/p"; }
+
+# field KEY LINE
+field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+
+# ge A B (floats): A >= B
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; }
+
+# check_handoff NAME LINE: registered, all rounds, >=95% same CPU, ~0 IPI/migr
+check_handoff() {
+	l=$2
+	[ -n "$l" ] || { echo "$1: no result"; return 1; }
+	ok=0
+	r=$(field registered "$l")
+	[ "$r" = 1 ] || [ "$r" = na ] || { echo "$1: not registered"; ok=1; }
+	[ "$(field rounds "$l")" = "$ROUNDS" ] || { echo "$1: incomplete"; ok=1; }
+	ge "$(field same_cpu "$l")" 95 || { echo "$1: same_cpu < 95%"; ok=1; }
+	le "$(field ipi_per_call "$l")" 0.05 || { echo "$1: ipi_per_call > 0.05"; ok=1; }
+	m=$(field migrations_per_call "$l")
+	ge "$m" 0 && le "$m" 0.05 || { echo "$1: migrations_per_call not in [0, 0.05]"; ok=1; }
+	return $ok
+}
+
+summary_part() {
+	echo "same_cpu=$(field same_cpu "$1")% ipi_per_call=$(field ipi_per_call "$1") migrations_per_call=$(field migrations_per_call "$1")"
+}
+
+test_load() {
+	[ "$(state)" = disabled ] || { result load FAIL "initial state $(state)"; return; }
+	start_scx /tmp/load.log --stats 1 || { result load FAIL "did not attach"; return; }
+	o=$(ops)
+	sleep 1.2
+	stop_scx
+	wait_state disabled 50
+	st=$(state)
+	cat /tmp/load.log
+	if [ "$o" != door ]; then result load FAIL "root/ops=$o"
+	elif [ $SCX_RC -ne 0 ]; then result load FAIL "loader exit $SCX_RC"
+	elif ! grep -q '^EXIT: unregistered from user space' /tmp/load.log; then result load FAIL "no EXIT line"
+	elif ! grep -q '^\[scx_door\] wakeups: [1-9]' /tmp/load.log; then result load FAIL "no stats line"
+	elif [ "$st" != disabled ]; then result load FAIL "state after unload: $st"
+	elif [ -e /run/scx_door.sock ]; then result load FAIL "socket left behind"
+	else result load PASS "ops=door rc=0 state=disabled"
+	fi
+}
+
+test_error() {
+	start_scx /tmp/err.log --debug-error-after 300 ||
+		{ result error FAIL "did not attach"; return; }
+	# generate wake-ups until the scheduler errors out
+	i=0
+	while kill -0 $SCX_PID 2>/dev/null && [ $i -lt 300 ]; do
+		sleep 0.05; i=$((i + 1))
+	done
+	if kill -0 $SCX_PID 2>/dev/null; then
+		stop_scx; cat /tmp/err.log; result error FAIL "scheduler not ejected"; return
+	fi
+	wait $SCX_PID; rc=$?; SCX_PID=
+	wait_state disabled 50
+	st=$(state)
+	cat /tmp/err.log
+	if [ $rc -eq 0 ]; then result error FAIL "loader exit 0 after an error"
+	elif ! grep -q '^EXIT: .*debug error requested after' /tmp/err.log; then result error FAIL "no EXIT line with the BPF message"
+	elif ! grep -q 'exit kind 1025' /tmp/err.log; then result error FAIL "exit kind is not SCX_EXIT_ERROR_BPF"
+	elif [ "$st" != disabled ]; then result error FAIL "state after error: $st"
+	else
+		# the system recovers: a fresh instance attaches and unloads cleanly
+		if start_scx /tmp/err2.log && { stop_scx; [ $SCX_RC -eq 0 ]; }; then
+			result error PASS "kind=1025 rc=$rc reload=ok"
+		else
+			cat /tmp/err2.log; result error FAIL "reload after error failed"
+		fi
+	fi
+}
+
+test_handoff() {
+	d=$(vm_pingpong --rounds $ROUNDS --label default | grep '^PINGPONG')
+	echo "$d"
+	start_scx /tmp/h1.log --stats 1 || { result handoff FAIL "did not attach"; return; }
+	mkfifo /tmp/pp.in
+	vm_pingpong --rounds $ROUNDS --windows 3 --wait-stdin --label scx </tmp/pp.in >/tmp/pp.out 2>&1 &
+	pp=$!
+	exec 3>/tmp/pp.in
+	wait_lines() { i=0; while [ "$(grep -c '^PINGPONG' /tmp/pp.out)" -lt $1 ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done; }
+	echo go >&3; wait_lines 1
+	stop_scx; rc1=$SCX_RC
+	wait_state disabled 50
+	echo go >&3; wait_lines 2
+	start_scx /tmp/h2.log --stats 1 || { exec 3>&-; result handoff FAIL "reload did not attach"; return; }
+	echo go >&3; wait_lines 3
+	exec 3>&-
+	wait $pp
+	stop_scx; rc2=$SCX_RC
+	cat /tmp/pp.out
+	w1=$(grep '^PINGPONG.*window=1 ' /tmp/pp.out)
+	w2=$(grep '^PINGPONG.*window=2 ' /tmp/pp.out)
+	w3=$(grep '^PINGPONG.*window=3 ' /tmp/pp.out)
+	grep '^\[scx_door\]' /tmp/h1.log | tail -n1
+	grep '^\[scx_door\]' /tmp/h2.log | tail -n1
+	start_scx /tmp/h3.log --stats 1 --no-handoff || { result handoff FAIL "control did not attach"; return; }
+	c=$(vm_pingpong --rounds $ROUNDS --label control | grep '^PINGPONG')
+	stop_scx
+	echo "$c"
+	echo "scx_door handoff: $(summary_part "$w1") | default: $(summary_part "$d")"
+	fail=
+	check_handoff first "$w1" || fail="$fail first-load"
+	[ "$(field rounds "$w2")" = "$ROUNDS" ] || fail="$fail unloaded-window"
+	check_handoff reload "$w3" || fail="$fail after-reload"
+	[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] || fail="$fail loader-rc"
+	h1=$(sstat handoffs /tmp/h1.log); h2=$(sstat handoffs /tmp/h2.log)
+	r2=$(sstat registered /tmp/h2.log)
+	ge "$h1" "$ROUNDS" || fail="$fail handoffs1=$h1"
+	# window 3 ran with registrations made under the first instance
+	ge "$h2" "$ROUNDS" || fail="$fail handoffs2=$h2"
+	[ "$r2" = 0 ] || fail="$fail reregistered=$r2"
+	[ "$(sstat target_mismatch /tmp/h1.log)" = 0 ] || fail="$fail target_mismatch"
+	[ "$(sstat handoffs /tmp/h3.log)" = 0 ] || fail="$fail control-handoffs"
+	# the control run proves the handoff, not sched_ext as such, moves the wakee
+	le "$(field same_cpu "$c")" 50 || fail="$fail control-same_cpu"
+	if [ -z "$fail" ]; then
+		result handoff PASS "handoffs=$h1/$h2 reload=ok"
+	else
+		result handoff FAIL "$fail"
+	fi
+}
+
+test_bound() {
+	start_scx /tmp/b.log --stats 1 --handoff-bound-us 250 || { result bound FAIL "did not attach"; return; }
+	l=$(vm_pingpong --rounds 100 --spin-us 3000 --label spin | grep '^PINGPONG')
+	sleep 1.1
+	st=$(state)
+	stop_scx
+	echo "$l"; grep '^\[scx_door\]' /tmp/b.log | tail -n1
+	k=$(sstat safety_kick /tmp/b.log)
+	if [ "$(field rounds "$l")" != 100 ]; then result bound FAIL "incomplete"
+	elif [ "$st" != enabled ] || [ $SCX_RC -ne 0 ]; then result bound FAIL "scheduler ejected"
+	elif ! ge "$k" 50; then result bound FAIL "safety_kick=$k < 50"
+	else result bound PASS "safety_kick=$k"
+	fi
+}
+
+test_doorcall() {
+	if [ ! -x /bin/vm_door_pingpong ]; then result doorcall SKIP "no door_pingpong"; return; fi
+	d=$(vm_door_pingpong --rounds $ROUNDS --label default | grep '^PINGPONG')
+	start_scx /tmp/dc.log --stats 1 || { result doorcall FAIL "did not attach"; return; }
+	s=$(vm_door_pingpong --rounds $ROUNDS --label scx | grep '^PINGPONG')
+	sleep 1.1
+	stop_scx
+	echo "$d"; echo "$s"; grep '^\[scx_door\]' /tmp/dc.log | tail -n1
+	echo "door_call scx_door handoff: $(summary_part "$s") | default: $(summary_part "$d")"
+	if check_handoff doorcall "$s" && [ $SCX_RC -eq 0 ]; then
+		result doorcall PASS "handoffs=$(sstat handoffs /tmp/dc.log)"
+	else
+		result doorcall FAIL "see above"
+	fi
+}
+
+test_bench() {
+	n=${DOOR_BENCH_ROUNDS:-20000}
+	for prog in vm_pingpong vm_door_pingpong; do
+		[ -x /bin/$prog ] || continue
+		d=$($prog --rounds $n --max-seconds 60 --label default | grep '^PINGPONG')
+		start_scx /tmp/bench.log || continue
+		s=$($prog --rounds $n --max-seconds 60 --label scx | grep '^PINGPONG')
+		stop_scx
+		# reference: both processes pinned to one CPU under the default
+		# scheduler (what same-CPU switching costs on this machine: under
+		# TCG every switch between the two address spaces flushes the
+		# emulated TLB, which real CPUs with PCID do not)
+		p=$(taskset -c 0 $prog --rounds $n --max-seconds 60 --label pinned | grep '^PINGPONG')
+		echo "BENCH $prog scx_door: $s"
+		echo "BENCH $prog default:  $d"
+		echo "BENCH $prog pinned-1cpu-default: $p"
+		ratio=$(awk -v a="$(field rps "$s")" -v b="$(field rps "$d")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
+		echo "BENCH $prog: scx_door rps=$(field rps "$s") p50=$(field rtt_p50_us "$s")us p99=$(field rtt_p99_us "$s")us same_cpu=$(field same_cpu "$s")% ipi_per_call=$(field ipi_per_call "$s") | default rps=$(field rps "$d") p50=$(field rtt_p50_us "$d")us p99=$(field rtt_p99_us "$d")us same_cpu=$(field same_cpu "$d")% ipi_per_call=$(field ipi_per_call "$d") | speedup=${ratio}x"
+	done
+	result bench PASS "report only"
+}
+
+echo "VMSTART $(uname -r) cpus=$(nproc)"
+for t in $(echo "${DOOR_TESTS:-load,error,handoff,bound}" | tr ',' ' '); do
+	echo "VMRUN $t"
+	case $t in
+	load) test_load ;;
+	error) test_error ;;
+	handoff) test_handoff ;;
+	bound) test_bound ;;
+	doorcall) test_doorcall ;;
+	bench) test_bench ;;
+	*) result "$t" FAIL "unknown test" ;;
+	esac
+	[ -n "$SCX_PID" ] && stop_scx
+done
+echo VMDONE
+sync
+poweroff -f

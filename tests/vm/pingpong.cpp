@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: MIT
+//
+// pingpong.cpp — guest test: a futex ping-pong between two processes that
+// registers with scx_door exactly like libdoor (it links
+// userspace/sched_register.cpp and uses the inline hooks of
+// userspace/handoff.h), and measures what the scheduler did with it.
+//
+// Per window of --rounds round trips it prints one line:
+//   PINGPONG label=L window=W registered=0|1 rounds=N same_cpu=P
+//            ipi_per_call=X migrations_per_call=Y rtt_p50_us=A rtt_p99_us=B
+//            rps=R
+// same_cpu: share of wake-ups (both directions) after which the woken thread
+//   ran on the CPU its waker was running on when it woke it.
+// ipi_per_call: CAL+RES interrupts (all CPUs, /proc/interrupts) per round trip.
+// migrations_per_call: se.nr_migrations of both processes per round trip
+//   (/proc/PID/sched).
+//
+// --wait-stdin: read one line from stdin before each window (the guest
+// script uses this to unload/reload the scheduler between windows while the
+// same registered processes keep running). --spin-us N: the caller busy-waits
+// N us after waking the server before it blocks (a waker that does not block
+// promptly: exercises the handoff bound).
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "handoff.h"
+
+namespace {
+
+using door::detail::handoff_announce;
+using door::detail::handoff_clear;
+using door::detail::handoff_self_token;
+
+struct Shared {
+  alignas(64) std::atomic<std::uint32_t> req{0};
+  alignas(64) std::atomic<std::uint32_t> rep{0};
+  alignas(64) std::atomic<int> caller_cpu{-1};
+  std::atomic<int> server_cpu{-1};
+  std::atomic<std::uint64_t> caller_tok{0};
+  std::atomic<std::uint64_t> server_tok{0};
+  std::atomic<std::uint64_t> server_same{0};
+  std::atomic<int> server_ready{0};
+  std::atomic<int> quit{0};
+};
+
+long futex(std::atomic<std::uint32_t> *uaddr, int op, std::uint32_t val) {
+  return syscall(SYS_futex, reinterpret_cast<std::uint32_t *>(uaddr), op, val, nullptr, nullptr,
+                 0);
+}
+
+void wait_change(std::atomic<std::uint32_t> *w, std::uint32_t old) {
+  while (w->load(std::memory_order_acquire) == old) futex(w, FUTEX_WAIT, old);
+}
+
+double now_us() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+long nr_migrations(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/sched");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("se.nr_migrations", 0) == 0) {
+      auto c = line.find(':');
+      if (c != std::string::npos) return std::strtol(line.c_str() + c + 1, nullptr, 10);
+    }
+  }
+  return -1;
+}
+
+// Sum of the CAL and RES lines of /proc/interrupts over all CPUs.
+long long ipi_count() {
+  std::ifstream f("/proc/interrupts");
+  std::string line;
+  long long tot = 0;
+  while (std::getline(f, line)) {
+    std::size_t i = line.find_first_not_of(' ');
+    if (i == std::string::npos) continue;
+    if (line.compare(i, 4, "CAL:") != 0 && line.compare(i, 4, "RES:") != 0) continue;
+    const char *p = line.c_str() + i + 4;
+    for (;;) {
+      char *end;
+      long long v = std::strtoll(p, &end, 10);
+      if (end == p) break;
+      tot += v;
+      p = end;
+    }
+  }
+  return tot;
+}
+
+void spin_us(double us) {
+  double t0 = now_us();
+  while (now_us() - t0 < us) {
+  }
+}
+
+[[noreturn]] void server(Shared *sh) {
+  handoff_self_token();  // registers this thread if scx_door is loaded
+  sh->server_tok.store(handoff_self_token());
+  sh->server_ready.store(1);
+  std::uint32_t seen = 0;
+  for (;;) {
+    wait_change(&sh->req, seen);
+    seen = sh->req.load(std::memory_order_acquire);
+    if (sh->quit.load()) _exit(0);
+    int cpu = sched_getcpu();
+    if (cpu == sh->caller_cpu.load(std::memory_order_relaxed))
+      sh->server_same.fetch_add(1, std::memory_order_relaxed);
+    sh->server_cpu.store(cpu, std::memory_order_relaxed);
+    // Reply: "I woke the caller and will block".
+    handoff_announce(SCX_DOOR_REPLY_BLOCK, sh->caller_tok.load(std::memory_order_relaxed));
+    sh->rep.store(seen, std::memory_order_release);
+    futex(&sh->rep, FUTEX_WAKE, 1);
+    handoff_clear();
+  }
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  int rounds = 2000, windows = 1;
+  double max_seconds = 20, spin = 0;
+  bool wait_stdin = false;
+  std::string label = "run";
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    auto next = [&]() -> const char * {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "pingpong: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--rounds") rounds = std::atoi(next());
+    else if (a == "--windows") windows = std::atoi(next());
+    else if (a == "--max-seconds") max_seconds = std::atof(next());
+    else if (a == "--spin-us") spin = std::atof(next());
+    else if (a == "--label") label = next();
+    else if (a == "--wait-stdin") wait_stdin = true;
+    else {
+      std::fprintf(stderr,
+                   "usage: pingpong [--rounds N] [--windows K] [--max-seconds S] [--spin-us U] "
+                   "[--label L] [--wait-stdin]\n");
+      return 2;
+    }
+  }
+  if (rounds <= 0 || windows <= 0) return 2;
+
+  void *mem = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                   -1, 0);
+  if (mem == MAP_FAILED) return 1;
+  auto *sh = new (mem) Shared;
+
+  pid_t child = fork();
+  if (child < 0) return 1;
+  if (child == 0) server(sh);
+
+  handoff_self_token();
+  sh->caller_tok.store(handoff_self_token());
+  while (!sh->server_ready.load()) usleep(1000);
+  const std::uint64_t server_tok = sh->server_tok.load();
+  const bool registered = sh->caller_tok.load() != 0 && server_tok != 0;
+
+  std::uint32_t seq = 0;
+  int rc = 0;
+  for (int w = 1; w <= windows; w++) {
+    if (wait_stdin) {
+      std::string line;
+      if (!std::getline(std::cin, line)) break;
+    }
+    // warm-up, then measure
+    for (int i = 0; i < 50; i++) {
+      ++seq;
+      handoff_announce(SCX_DOOR_CALLING, server_tok);
+      sh->req.store(seq, std::memory_order_release);
+      futex(&sh->req, FUTEX_WAKE, 1);
+      handoff_clear();
+      wait_change(&sh->rep, seq - 1);
+    }
+    sh->server_same.store(0);
+    long m0c = nr_migrations(getpid()), m0s = nr_migrations(child);
+    long long ipi0 = ipi_count();
+    std::uint64_t caller_same = 0;
+    std::vector<double> rtt;
+    rtt.reserve(static_cast<std::size_t>(rounds));
+    double t_start = now_us();
+    int done = 0;
+    for (; done < rounds; done++) {
+      if (now_us() - t_start > max_seconds * 1e6) break;
+      double t0 = now_us();
+      ++seq;
+      sh->caller_cpu.store(sched_getcpu(), std::memory_order_relaxed);
+      handoff_announce(SCX_DOOR_CALLING, server_tok);
+      sh->req.store(seq, std::memory_order_release);
+      futex(&sh->req, FUTEX_WAKE, 1);
+      handoff_clear();
+      if (spin > 0) spin_us(spin);
+      wait_change(&sh->rep, seq - 1);
+      if (sched_getcpu() == sh->server_cpu.load(std::memory_order_relaxed)) caller_same++;
+      rtt.push_back(now_us() - t0);
+    }
+    double elapsed = now_us() - t_start;
+    long long ipis = ipi_count() - ipi0;
+    long m1c = nr_migrations(getpid()), m1s = nr_migrations(child);
+    if (done == 0) {
+      std::printf("PINGPONG label=%s window=%d error=no_rounds\n", label.c_str(), w);
+      rc = 1;
+      continue;
+    }
+    std::sort(rtt.begin(), rtt.end());
+    auto pct = [&](double p) {
+      return rtt[std::min(rtt.size() - 1, static_cast<std::size_t>(p * rtt.size()))];
+    };
+    double same = 100.0 * static_cast<double>(caller_same + sh->server_same.load()) / (2.0 * done);
+    double migr = (m0c < 0 || m0s < 0 || m1c < 0 || m1s < 0)
+                      ? -1.0
+                      : static_cast<double>((m1c - m0c) + (m1s - m0s)) / done;
+    std::printf(
+        "PINGPONG label=%s window=%d registered=%d rounds=%d same_cpu=%.1f ipi_per_call=%.3f "
+        "migrations_per_call=%.3f rtt_p50_us=%.1f rtt_p99_us=%.1f rps=%.0f\n",
+        label.c_str(), w, registered ? 1 : 0, done, same, static_cast<double>(ipis) / done, migr,
+        pct(0.50), pct(0.99), done / (elapsed / 1e6));
+    std::fflush(stdout);
+  }
+  sh->quit.store(1);
+  sh->req.store(++seq, std::memory_order_release);
+  futex(&sh->req, FUTEX_WAKE, 1);
+  int st = 0;
+  waitpid(child, &st, 0);
+  return rc;
+}
