@@ -85,25 +85,6 @@ struct InflightGuard {
   }
 };
 
-int online_cpus() noexcept {
-  static int n = [] {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
-    return CPU_COUNT(&set);
-  }();
-  return n;
-}
-
-/// Upper bound for adaptive spinning, DOOR_SPIN_NS overrides (0 disables).
-std::uint32_t spin_cap_ns() noexcept {
-  static std::uint32_t cap = [] {
-    const char *e = getenv("DOOR_SPIN_NS");
-    if (e) return static_cast<std::uint32_t>(strtoul(e, nullptr, 10));
-    return 20000u;
-  }();
-  return cap;
-}
-
 // ---- connection set-up (Hello) ----
 
 Result<ClientConn *> connect_door(int fd, ClientDoor *d) noexcept {
@@ -294,28 +275,9 @@ WaitOutcome wait_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq) noexce
   SlotHeader *s = c->slot(i);
   ClientSlot &cs = c->slots[i];
   auto done = [&](std::uint32_t v) { return (v & kSeqMask) == seq && (v & kRspDone); };
-  std::uint32_t cap = spin_cap_ns();
-  if (cap && online_cpus() > 1 && !g_handoff_active.load(std::memory_order_relaxed) &&
-      static_cast<int>(s->server_cpu) != sched_getcpu()) {
-    // Spin budget adapts to how long replies actually take; a budget that
-    // keeps failing decays to zero and is re-probed occasionally.
-    std::uint32_t budget = cs.spin_ns ? cs.spin_ns : ((seq & 31) == 0 ? 2000 : 0);
-    if (budget) {
-      std::uint64_t t0 = now_ns(), t;
-      do {
-        for (int k = 0; k < 32; k++) {
-          if (done(s->rsp.load(std::memory_order_acquire))) {
-            std::uint64_t took = now_ns() - t0;
-            cs.spin_ns = static_cast<std::uint32_t>(std::min<std::uint64_t>(cap, std::max<std::uint64_t>(2 * took, 2000)));
-            return WaitOutcome::Replied;
-          }
-          cpu_relax();
-        }
-        t = now_ns();
-      } while (t - t0 < budget);
-      cs.spin_ns = budget / 2 < 500 ? 0 : budget / 2;
-    }
-  }
+  if (!g_handoff_active.load(std::memory_order_relaxed) &&
+      cs.spin.spin(static_cast<int>(s->server_cpu), [&] { return done(s->rsp.load(std::memory_order_acquire)); }))
+    return WaitOutcome::Replied;
   static const struct timespec kLong{3600, 0};
   for (;;) {
     std::uint32_t v = s->rsp.load(std::memory_order_acquire);

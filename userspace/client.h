@@ -26,6 +26,7 @@
 #include "door_identity.h"
 #include "result.h"
 #include "shm_layout.h"
+#include "spin.h"
 #include "unique_fd.h"
 
 namespace door::detail {
@@ -39,7 +40,7 @@ struct ClientSlot {
   std::atomic<std::uint32_t> state{0};
   std::uint32_t seq = 0;        ///< last call number posted (owner only)
   unique_fd chan;               ///< slot channel, created on first need
-  std::uint32_t spin_ns = 0;    ///< adaptive reply spin (owner only)
+  AdaptiveSpin spin;            ///< reply spin (owner only)
 };
 inline constexpr std::uint32_t kSlotFree = 0, kSlotBusy = 1, kSlotAbandoned = 2;
 

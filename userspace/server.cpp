@@ -235,22 +235,12 @@ std::uint32_t wait_for_call(ServerThread *t) noexcept {
     }
     if (!spun) {
       spun = true;
-      // Adaptive spin for the next call while the caller runs elsewhere:
-      // a hot server answers cross-CPU calls without any syscall.
-      std::uint32_t budget = ss.spin_ns;
-      if (budget && static_cast<int>(s->client_cpu) != sched_getcpu() &&
-          !g_handoff_active.load(std::memory_order_relaxed)) {
-        std::uint64_t t0 = now_ns();
-        bool hit = false;
-        do {
-          for (int k = 0; k < 32 && !hit; k++) {
-            hit = (s->req.load(std::memory_order_acquire) & kSeqMask) != ss.last_seen;
-            cpu_relax();
-          }
-        } while (!hit && now_ns() - t0 < budget);
-        ss.spin_ns = hit ? budget : budget / 2;
-        if (hit) continue;
-      }
+      // A hot server answers cross-CPU calls without any syscall.
+      if (!g_handoff_active.load(std::memory_order_relaxed) &&
+          ss.spin.spin(static_cast<int>(s->client_cpu), [&] {
+            return (s->req.load(std::memory_order_acquire) & kSeqMask) != ss.last_seen;
+          }))
+        continue;
     }
     if (!(v & kReqWaiting)) {
       if (!s->req.compare_exchange_weak(v, v | kReqWaiting, std::memory_order_acq_rel)) continue;

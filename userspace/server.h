@@ -35,6 +35,7 @@
 #include "door_identity.h"
 #include "result.h"
 #include "shm_layout.h"
+#include "spin.h"
 #include "unique_fd.h"
 
 namespace door::detail {
@@ -69,7 +70,7 @@ struct ServerSlot {
   std::atomic<ServerThread *> owner{nullptr};  ///< bound thread, if any
   std::uint32_t last_seen = 0;   ///< last call number handled (owner only)
   std::atomic<int> chan{-1};     ///< slot channel socket, set once by the reactor
-  std::uint32_t spin_ns = 0;     ///< adaptive wait-for-next-call spin (owner only)
+  AdaptiveSpin spin;             ///< wait-for-next-call spin (owner only)
 };
 
 /// One client process's connection to one door.

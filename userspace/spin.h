@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+//
+// spin.h — bounded adaptive spinning before a futex sleep.
+//
+// Waking a sleeping thread on another CPU costs tens of microseconds here
+// (an idle vCPU must be kicked through the hypervisor); a peer that answers
+// within a few microseconds is caught far cheaper by spinning. The policy:
+//  * never spin when the peer last ran on this CPU (it cannot make progress
+//    while we spin: measured 10x worse), with only one usable CPU, or when
+//    scx_door hands the CPU over instead;
+//  * spin up to the current budget; a hit sets the budget to twice the wait
+//    it took (so it tracks the peer's real response time), a miss halves
+//    it, down to kFloorNs; every 16th wait re-probes with the full cap so a
+//    peer that became fast again is noticed.
+// DOOR_SPIN_NS sets the cap (0 disables spinning).
+#pragma once
+
+#include <sched.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+
+#include "futex.h"
+
+namespace door::detail {
+
+/// Spin cap in ns (DOOR_SPIN_NS, default 20 us).
+inline std::uint32_t spin_cap_ns() noexcept {
+  static const std::uint32_t cap = [] {
+    const char *e = std::getenv("DOOR_SPIN_NS");
+    return e ? static_cast<std::uint32_t>(std::strtoul(e, nullptr, 10)) : 20000u;
+  }();
+  return cap;
+}
+
+/// CPUs this process may run on (spinning needs two).
+inline int usable_cpus() noexcept {
+  static const int n = [] {
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  }();
+  return n;
+}
+
+/// Per-waiter adaptive budget (owned by one thread at a time).
+struct AdaptiveSpin {
+  static constexpr std::uint32_t kFloorNs = 1000;
+  std::uint32_t budget_ns = 0;  ///< 0: not yet initialised (starts at the cap)
+  std::uint32_t waits = 0;
+
+  /// Spins until `ready()` or the budget runs out; true on success.
+  template <class Ready>
+  bool spin(int peer_cpu, Ready ready) noexcept {
+    std::uint32_t cap = spin_cap_ns();
+    if (cap == 0 || usable_cpus() < 2 || peer_cpu == sched_getcpu()) return false;
+    if (budget_ns == 0) budget_ns = cap;
+    std::uint32_t budget = (++waits % 16 == 0) ? cap : std::min(budget_ns, cap);
+    std::uint64_t t0 = now_ns(), t = t0;
+    do {
+      for (int k = 0; k < 64; k++) {
+        if (ready()) {
+          std::uint64_t took = now_ns() - t0;
+          budget_ns = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(2 * took, kFloorNs, cap));
+          return true;
+        }
+        cpu_relax();
+      }
+      t = now_ns();
+    } while (t - t0 < budget);
+    budget_ns = std::max(kFloorNs, budget_ns / 2);
+    return false;
+  }
+};
+
+}  // namespace door::detail
