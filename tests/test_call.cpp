@@ -44,7 +44,7 @@ TEST_P(PayloadSizes, EchoAcrossProcessesIsExact) {
   ASSERT_EQ(a.data_size, n);
   EXPECT_EQ(a.rbuf, rbuf.data()) << "a result that fits must not be reallocated";
   EXPECT_EQ(a.data_ptr, rbuf.data());
-  EXPECT_EQ(std::memcmp(a.data_ptr, in.data(), n), 0);
+  if (n) EXPECT_EQ(std::memcmp(a.data_ptr, in.data(), n), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, PayloadSizes,

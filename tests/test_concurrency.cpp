@@ -130,9 +130,11 @@ TEST(Concurrency, CallersInterruptedBySignalsLeaveNoMess) {
   std::atomic<int> ok{0}, intr{0}, other{0};
   std::vector<std::thread> ts;
   std::vector<pthread_t> ids(8);
+  std::atomic<int> started{0};
   for (int t = 0; t < 8; t++)
     ts.emplace_back([&, t] {
       ids[t] = pthread_self();
+      started.fetch_add(1, std::memory_order_release);
       for (int i = 0; !stop; i++) {
         std::string m = std::to_string(t) + "/" + std::to_string(i);
         std::string r = call_str(srv.door(), m);
@@ -144,6 +146,7 @@ TEST(Concurrency, CallersInterruptedBySignalsLeaveNoMess) {
           other++;
       }
     });
+  while (started.load(std::memory_order_acquire) < 8) usleep(1000);
   usleep(50 * 1000);
   for (int k = 0; k < 200; k++) {
     pthread_kill(ids[k % 8], SIGUSR1);

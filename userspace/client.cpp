@@ -174,7 +174,7 @@ bool try_take(ClientConn *c, std::uint32_t i) noexcept {
     // server no longer touches it. Its attachments, if any, are discarded
     // by sequence number when the channel is next read.
     std::uint32_t r = c->slot(i)->rsp.load(std::memory_order_acquire);
-    if ((r & kSeqMask) == cs.seq && (r & kRspDone))
+    if ((r & kSeqMask) == cs.seq.load(std::memory_order_relaxed) && (r & kRspDone))
       return cs.state.compare_exchange_strong(st, kSlotBusy, std::memory_order_acquire);
   }
   return false;
@@ -507,7 +507,7 @@ Result<void> client_call(int fd, door_arg_t *params) noexcept {
   // Every slot in use has a channel: replies may carry descriptors or
   // large data too. Created once per slot, off the steady-state path.
   if (auto r = ensure_channel(c, i); !r) return finish_error(r.error());
-  std::uint32_t seq = next_seq(cs.seq);
+  std::uint32_t seq = next_seq(cs.seq.load(std::memory_order_relaxed));
   std::uint32_t flags = params ? 0 : kCallNoResults;
   if (ndesc || size > kSlotData) {
     auto r = send_attachments(cs.chan.get(), seq, size > kSlotData ? params->data_ptr : nullptr, size, pass_fds);
@@ -524,7 +524,7 @@ Result<void> client_call(int fd, door_arg_t *params) noexcept {
   s->arg_ndesc = ndesc;
   s->client_cpu = static_cast<std::uint32_t>(sched_getcpu());
   s->client_token = handoff_self_token();
-  cs.seq = seq;
+  cs.seq.store(seq, std::memory_order_relaxed);
   post_call(c, i, seq);
 
   switch (wait_reply(c, i, seq)) {

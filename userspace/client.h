@@ -38,7 +38,9 @@ struct ClientSlot {
   /// kFree, kBusy, or kAbandoned (a call left by an interrupted caller is
   /// still running on the server; the slot is reusable once its reply is in).
   std::atomic<std::uint32_t> state{0};
-  std::uint32_t seq = 0;        ///< last call number posted (owner only)
+  /// Last call number posted. Written by the owner; read by threads probing
+  /// an abandoned slot, hence atomic (relaxed: the state CAS orders reuse).
+  std::atomic<std::uint32_t> seq{0};
   unique_fd chan;               ///< slot channel, created on first need
   AdaptiveSpin spin;            ///< reply spin (owner only)
 };

@@ -15,15 +15,26 @@
 // migrations_per_call: se.nr_migrations of both processes per round trip
 //   (/proc/PID/sched).
 //
+// --uid N: drop to uid/gid N first (registration needs no privileges).
+// --forge PID: instead of a ping-pong, try to register a thread of another
+// process (PID) with the daemon, as an attacker would; prints
+// "FORGE status=S" with the daemon's answer (-1 EPERM expected) and exits 0
+// only if the daemon refused.
+//
 // --wait-stdin: read one line from stdin before each window (the guest
 // script uses this to unload/reload the scheduler between windows while the
 // same registered processes keep running). --spin-us N: the caller busy-waits
 // N us after waking the server before it blocks (a waker that does not block
 // promptly: exercises the handoff bound).
+#include <fcntl.h>
+#include <grp.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,15 +97,16 @@ long nr_migrations(pid_t pid) {
   return -1;
 }
 
-// Sum of the CAL and RES lines of /proc/interrupts over all CPUs.
-long long ipi_count() {
+// Sum of the CAL and RES lines of /proc/interrupts over all CPUs
+// (only RES if res_only).
+long long ipi_count(bool res_only = false) {
   std::ifstream f("/proc/interrupts");
   std::string line;
   long long tot = 0;
   while (std::getline(f, line)) {
     std::size_t i = line.find_first_not_of(' ');
     if (i == std::string::npos) continue;
-    if (line.compare(i, 4, "CAL:") != 0 && line.compare(i, 4, "RES:") != 0) continue;
+    if ((res_only || line.compare(i, 4, "CAL:") != 0) && line.compare(i, 4, "RES:") != 0) continue;
     const char *p = line.c_str() + i + 4;
     for (;;) {
       char *end;
@@ -111,6 +123,46 @@ void spin_us(double us) {
   double t0 = now_us();
   while (now_us() - t0 < us) {
   }
+}
+
+// The registration request of sched_register.cpp, but with any pidfd.
+int forge_registration(pid_t victim) {
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, victim, 0));
+  if (pidfd < 0) {
+    std::perror("pingpong: pidfd_open");
+    return 2;
+  }
+  int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::strcpy(sa.sun_path, SCX_DOOR_SOCK_PATH);
+  if (connect(s, reinterpret_cast<sockaddr *>(&sa), sizeof(sa)) < 0) {
+    std::perror("pingpong: connect");
+    return 2;
+  }
+  static scx_door_intent fake{};
+  scx_door_reg_req req{SCX_DOOR_REG_MAGIC, SCX_DOOR_REG_VERSION, sizeof(req), victim,
+                       reinterpret_cast<std::uintptr_t>(&fake)};
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))] = {};
+  iovec iov{&req, sizeof(req)};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = cbuf;
+  mh.msg_controllen = sizeof(cbuf);
+  cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &pidfd, sizeof(int));
+  scx_door_reg_resp resp{};
+  if (sendmsg(s, &mh, 0) != sizeof(req) || recv(s, &resp, sizeof(resp), 0) != sizeof(resp)) {
+    std::perror("pingpong: registration exchange");
+    return 2;
+  }
+  std::printf("FORGE victim=%d uid=%d status=%d token=%llu\n", victim, getuid(), resp.status,
+              static_cast<unsigned long long>(resp.token));
+  return resp.status == -EPERM && resp.token == 0 ? 0 : 1;
 }
 
 [[noreturn]] void server(Shared *sh) {
@@ -137,7 +189,7 @@ void spin_us(double us) {
 }  // namespace
 
 int main(int argc, char **argv) {
-  int rounds = 2000, windows = 1;
+  int rounds = 2000, windows = 1, uid = -1, forge = 0;
   double max_seconds = 20, spin = 0;
   bool wait_stdin = false;
   std::string label = "run";
@@ -156,14 +208,24 @@ int main(int argc, char **argv) {
     else if (a == "--spin-us") spin = std::atof(next());
     else if (a == "--label") label = next();
     else if (a == "--wait-stdin") wait_stdin = true;
+    else if (a == "--uid") uid = std::atoi(next());
+    else if (a == "--forge") forge = std::atoi(next());
     else {
       std::fprintf(stderr,
                    "usage: pingpong [--rounds N] [--windows K] [--max-seconds S] [--spin-us U] "
-                   "[--label L] [--wait-stdin]\n");
+                   "[--label L] [--wait-stdin] [--uid N] [--forge PID]\n");
       return 2;
     }
   }
   if (rounds <= 0 || windows <= 0) return 2;
+  if (uid >= 0 && (setgroups(0, nullptr) != 0 || setgid(static_cast<gid_t>(uid)) != 0 ||
+                   setuid(static_cast<uid_t>(uid)) != 0)) {
+    std::perror("pingpong: dropping privileges");
+    return 2;
+  }
+  // setuid() from root clears "dumpable", which makes /proc/self/* root-owned
+  if (uid >= 0) prctl(PR_SET_DUMPABLE, 1);
+  if (forge > 0) return forge_registration(forge);
 
   void *mem = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                    -1, 0);
@@ -198,7 +260,7 @@ int main(int argc, char **argv) {
     }
     sh->server_same.store(0);
     long m0c = nr_migrations(getpid()), m0s = nr_migrations(child);
-    long long ipi0 = ipi_count();
+    long long ipi0 = ipi_count(), res0 = ipi_count(true);
     std::uint64_t caller_same = 0;
     std::vector<double> rtt;
     rtt.reserve(static_cast<std::size_t>(rounds));
@@ -219,7 +281,7 @@ int main(int argc, char **argv) {
       rtt.push_back(now_us() - t0);
     }
     double elapsed = now_us() - t_start;
-    long long ipis = ipi_count() - ipi0;
+    long long ipis = ipi_count() - ipi0, res = ipi_count(true) - res0;
     long m1c = nr_migrations(getpid()), m1s = nr_migrations(child);
     if (done == 0) {
       std::printf("PINGPONG label=%s window=%d error=no_rounds\n", label.c_str(), w);
@@ -235,10 +297,11 @@ int main(int argc, char **argv) {
                       ? -1.0
                       : static_cast<double>((m1c - m0c) + (m1s - m0s)) / done;
     std::printf(
-        "PINGPONG label=%s window=%d registered=%d rounds=%d same_cpu=%.1f ipi_per_call=%.3f "
-        "migrations_per_call=%.3f rtt_p50_us=%.1f rtt_p99_us=%.1f rps=%.0f\n",
-        label.c_str(), w, registered ? 1 : 0, done, same, static_cast<double>(ipis) / done, migr,
-        pct(0.50), pct(0.99), done / (elapsed / 1e6));
+        "PINGPONG label=%s window=%d registered=%d uid=%d policy=%d rounds=%d same_cpu=%.1f "
+        "ipi_per_call=%.3f migrations_per_call=%.3f rtt_p50_us=%.1f rtt_p99_us=%.1f rps=%.0f "
+        "res=%lld cal=%lld\n",
+        label.c_str(), w, registered ? 1 : 0, static_cast<int>(getuid()), sched_getscheduler(0), done, same, static_cast<double>(ipis) / done, migr,
+        pct(0.50), pct(0.99), done / (elapsed / 1e6), res, ipis - res);
     std::fflush(stdout);
   }
   sh->quit.store(1);
