@@ -23,6 +23,7 @@
 namespace door::detail {
 
 std::mutex &server_mutex() noexcept;
+void attach_forget_after_fork() noexcept;
 
 namespace {
 
@@ -46,6 +47,7 @@ void child() {
   reactor_forget_after_fork();
   client_forget_after_fork();
   server_forget_after_fork();
+  attach_forget_after_fork();
 }
 
 }  // namespace

@@ -23,7 +23,7 @@ namespace door::detail {
 
 namespace {
 
-enum class Kind { Wakeup, Door, ServerConnection, ClientConnection };
+enum class Kind { Wakeup, Door, ServerConnection, ClientConnection, Callback };
 
 struct Watch {
   Kind kind;
@@ -31,6 +31,8 @@ struct Watch {
   std::shared_ptr<ServerDoor> door;
   std::shared_ptr<ServerConn> conn;
   ClientConn *client = nullptr;
+  std::function<bool()> callback;
+  const void *key = nullptr;
   bool removed = false;
 };
 
@@ -95,6 +97,12 @@ void handle(State &s, Watch *w, std::uint32_t events) {
       }
       return;
     }
+    case Kind::Callback:
+      if (!w->callback()) {
+        std::lock_guard g(s.mu);
+        remove_watch_locked(s, w->key);
+      }
+      return;
     case Kind::ClientConnection: {
       ClientConn *c = w->client;
       {
@@ -155,7 +163,7 @@ void reactor_start() noexcept {
   s.epfd = epoll_create1(EPOLL_CLOEXEC);
   s.evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (s.epfd < 0 || s.evfd < 0) return;
-  auto *w = new Watch{Kind::Wakeup, s.evfd, nullptr, nullptr, nullptr};
+  auto *w = new Watch{Kind::Wakeup, s.evfd, nullptr, nullptr, nullptr, {}, nullptr};
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.ptr = w;
@@ -180,20 +188,36 @@ void reactor_start() noexcept {
 }
 
 bool reactor_watch_door(const std::shared_ptr<ServerDoor> &door) noexcept {
-  auto *w = new Watch{Kind::Door, door->server_end.get(), door, nullptr, nullptr};
+  auto *w = new Watch{Kind::Door, door->server_end.get(), door, nullptr, nullptr, {}, nullptr};
   return add_watch(w, door.get(), EPOLLIN);
 }
 
 bool reactor_watch_server_conn(const std::shared_ptr<ServerConn> &conn) noexcept {
-  auto *w = new Watch{Kind::ServerConnection, conn->sock.get(), nullptr, conn, nullptr};
+  auto *w = new Watch{Kind::ServerConnection, conn->sock.get(), nullptr, conn, nullptr, {}, nullptr};
   return add_watch(w, conn.get(), EPOLLIN | EPOLLRDHUP);
 }
 
 bool reactor_watch_client_conn(ClientConn *conn) noexcept {
   // No EPOLLIN: the client reads its control replies itself, synchronously.
   // Hang-up and error are always reported.
-  auto *w = new Watch{Kind::ClientConnection, client_conn_fd(conn), nullptr, nullptr, conn};
+  auto *w = new Watch{Kind::ClientConnection, client_conn_fd(conn), nullptr, nullptr, conn, {}, nullptr};
   return add_watch(w, conn, EPOLLRDHUP);
+}
+
+bool reactor_watch_fd(int fd, const void *key, std::function<bool()> on_ready) noexcept {
+  auto *w = new Watch{Kind::Callback, fd, nullptr, nullptr, nullptr, std::move(on_ready), key};
+  return add_watch(w, key, EPOLLIN);
+}
+
+void reactor_unwatch(const void *key, std::function<void()> after) noexcept {
+  reactor_post([key, after = std::move(after)] {
+    State &s = state();
+    {
+      std::lock_guard g(s.mu);
+      remove_watch_locked(s, key);
+    }
+    if (after) after();
+  });
 }
 
 void reactor_post(std::function<void()> fn) noexcept {

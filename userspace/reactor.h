@@ -31,6 +31,12 @@ bool reactor_watch_server_conn(const std::shared_ptr<ServerConn> &conn) noexcept
 /// Watches a client-side connection for hang-up (server death).
 bool reactor_watch_client_conn(ClientConn *conn) noexcept;
 
+/// Watches `fd` for readability; `on_ready` runs on the reactor thread and
+/// returns false to stop watching. `key` identifies the watch.
+bool reactor_watch_fd(int fd, const void *key, std::function<bool()> on_ready) noexcept;
+/// Stops a reactor_watch_fd() watch, then runs `after` on the reactor.
+void reactor_unwatch(const void *key, std::function<void()> after) noexcept;
+
 /// Runs `fn` on the reactor thread (after removing nothing). Used to retire
 /// watched objects safely: the reactor is the only thread that frees them.
 void reactor_post(std::function<void()> fn) noexcept;
