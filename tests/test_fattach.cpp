@@ -244,3 +244,23 @@ TEST(Fdetach, EPERM_NotTheOwner) {
   EXPECT_EQ(rc, 0);
   close(d);
 }
+
+TEST(Fattach, ReopenAfterLastCloseManyTimes) {
+  // Each close of the only descriptor tears the connection down; the next
+  // open must get a fresh one (regression: a thread's slot cache once
+  // outlived the torn-down connection).
+  TempFile f;
+  static std::string path;
+  path = f.path;
+  ServerProcess srv([] {
+    int d = door_create(doortest::echo_proc, nullptr, 0);
+    if (fattach(d, path.c_str()) != 0) _exit(3);
+    return std::vector<int>{d};
+  });
+  for (int i = 0; i < 300; i++) {
+    int d = open(f.path.c_str(), O_RDONLY);
+    ASSERT_TRUE(is_door(d));
+    ASSERT_EQ(call_str(d, std::to_string(i)), std::to_string(i));
+    close(d);
+  }
+}

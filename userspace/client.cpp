@@ -61,28 +61,53 @@ Registry &registry() {
   return *r;
 }
 
+/// Rundown protection for a door's connections. `inflight` counts calls
+/// using them; kClosing marks a teardown. Both live in ONE atomic, so a
+/// call entering and a teardown starting are totally ordered: either the
+/// call sees kClosing (and waits), or the teardown sees the call (and
+/// leaves it to the last call out). Connections are only unlinked while
+/// kClosing is set and no call is inside, so a call never touches a
+/// connection that is being freed.
+constexpr int kClosing = 1 << 30;
+
 void maybe_teardown(ClientDoor *d) noexcept {
   std::lock_guard g(d->mu);
-  if (d->fdrefs.load() != 0 || d->inflight.load() != 0) return;
+  if (d->fdrefs.load() != 0) return;
+  int v = d->inflight.fetch_or(kClosing, std::memory_order_acq_rel);
+  if ((v & ~kClosing) != 0) {  // calls inside: the last one out retries
+    d->inflight.fetch_and(~kClosing, std::memory_order_acq_rel);
+    return;
+  }
+  // Thread-local slot caches name connections: make them all stale.
+  d->generation.fetch_add(1, std::memory_order_relaxed);
   ClientConn *c = d->conns.exchange(nullptr);
   while (c) {
     ClientConn *next = c->next;
     reactor_unwatch_client_conn(c, [c] { delete c; });
     c = next;
   }
+  d->inflight.fetch_and(~kClosing, std::memory_order_acq_rel);
 }
 
 void drop_fdref(ClientDoor *d) noexcept {
   if (d->fdrefs.fetch_sub(1, std::memory_order_acq_rel) == 1) maybe_teardown(d);
 }
 
-/// Ends a call's use of a door (pairs with the increment in client_call).
+/// A call's hold on a door's connections (see kClosing).
 struct InflightGuard {
   ClientDoor *d;
+  explicit InflightGuard(ClientDoor *door) : d(door) {
+    while (d->inflight.fetch_add(1, std::memory_order_acq_rel) & kClosing) {
+      d->inflight.fetch_sub(1, std::memory_order_acq_rel);
+      sched_yield();  // a teardown runs: it takes microseconds
+    }
+  }
   ~InflightGuard() {
     if (d->inflight.fetch_sub(1, std::memory_order_acq_rel) == 1 && d->fdrefs.load() == 0)
       maybe_teardown(d);
   }
+  InflightGuard(const InflightGuard &) = delete;
+  InflightGuard &operator=(const InflightGuard &) = delete;
 };
 
 // ---- connection set-up (Hello) ----
@@ -159,10 +184,12 @@ struct SlotRef {
 
 struct CallCache {
   ClientDoor *door = nullptr;
+  std::uint64_t generation = 0;  ///< door's generation when cached
   ClientConn *conn = nullptr;
   std::uint32_t index = 0;
 };
-thread_local CallCache t_cache;
+// initial-exec: no __tls_get_addr call on the call path.
+__attribute__((tls_model("initial-exec"))) thread_local CallCache t_cache;
 
 bool try_take(ClientConn *c, std::uint32_t i) noexcept {
   ClientSlot &cs = c->slots[i];
@@ -182,7 +209,8 @@ bool try_take(ClientConn *c, std::uint32_t i) noexcept {
 
 Result<SlotRef> acquire_slot(int fd, ClientDoor *d) noexcept {
   CallCache &cc = t_cache;
-  if (cc.door == d && cc.conn && !cc.conn->dead.load(std::memory_order_relaxed) &&
+  std::uint64_t gen = d->generation.load(std::memory_order_relaxed);
+  if (cc.door == d && cc.generation == gen && cc.conn && !cc.conn->dead.load(std::memory_order_relaxed) &&
       try_take(cc.conn, cc.index))
     return SlotRef{cc.conn, cc.index};
   for (;;) {
@@ -190,7 +218,7 @@ Result<SlotRef> acquire_slot(int fd, ClientDoor *d) noexcept {
       if (c->dead.load(std::memory_order_relaxed)) continue;
       for (std::uint32_t i = 0; i < kSlots; i++)
         if (try_take(c, i)) {
-          cc = CallCache{d, c, i};
+          cc = CallCache{d, gen, c, i};
           return SlotRef{c, i};
         }
     }
@@ -202,7 +230,7 @@ Result<SlotRef> acquire_slot(int fd, ClientDoor *d) noexcept {
       if (c->dead.load()) continue;
       for (std::uint32_t i = 0; i < kSlots; i++)
         if (try_take(c, i)) {
-          cc = CallCache{d, c, i};
+          cc = CallCache{d, gen, c, i};
           return SlotRef{c, i};
         }
     }
@@ -212,7 +240,7 @@ Result<SlotRef> acquire_slot(int fd, ClientDoor *d) noexcept {
     c->next = head;
     c->slots[0].state.store(kSlotBusy, std::memory_order_relaxed);
     d->conns.store(c, std::memory_order_release);
-    cc = CallCache{d, c, 0};
+    cc = CallCache{d, gen, c, 0};
     return SlotRef{c, 0};
   }
 }
@@ -243,7 +271,8 @@ Result<void> ensure_channel(ClientConn *c, std::uint32_t i) noexcept {
 }
 
 /// Publishes call `seq` in slot `s` and makes sure a server thread runs it.
-void post_call(ClientConn *c, std::uint32_t i, std::uint32_t seq) noexcept {
+/// False when the server's end of the connection is gone.
+bool post_call(ClientConn *c, std::uint32_t i, std::uint32_t seq) noexcept {
   SlotHeader *s = c->slot(i);
   std::uint32_t v = s->req.load(std::memory_order_relaxed);
   // Release: the arguments written into the slot happen-before the server
@@ -255,14 +284,15 @@ void post_call(ClientConn *c, std::uint32_t i, std::uint32_t seq) noexcept {
     // No server thread owns this slot: ask the server's reactor for one.
     SlotMsg m{make_header(MsgType::NeedServer), i, seq};
     std::lock_guard g(c->ctl_mu);
-    (void)send_record(c->sock.get(), &m, sizeof m, {});
-    return;
+    auto r = send_record(c->sock.get(), &m, sizeof m, {});
+    return r || (r.error() != std::errc::broken_pipe && r.error() != std::errc::connection_reset);
   }
   if (v & kReqWaiting) {
     handoff_announce(SCX_DOOR_CALLING, s->server_token);
     futex_wake(&s->req);
     handoff_clear();
   }
+  return true;
 }
 
 enum class WaitOutcome { Replied, Withdrawn, Abandoned, ServerDied };
@@ -320,6 +350,7 @@ Result<void> take_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq, door_
   std::uint64_t size = s->result_size;
   std::uint32_t ndesc = s->result_ndesc;
   std::uint32_t rflags = s->result_flags;
+  std::uint64_t roff = s->result_offset;
   if (err != 0) {
     if (rflags & kResultViaChannel) (void)receive_attachments(cs.chan.get(), seq);  // discard
     return fail_errno(err > 0 && err < 4096 ? err : EINVAL);
@@ -336,13 +367,13 @@ Result<void> take_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq, door_
       if (att.data_size != size) return fail(std::errc::bad_file_descriptor);
       src = static_cast<const char *>(att.data);
     } else {
-      if (size > kSlotData) return fail(std::errc::bad_file_descriptor);
-      src = slot_data(s);
+      if (size > kSlotData || roff + size > kSlotData) return fail(std::errc::bad_file_descriptor);
+      src = slot_data(s) + roff;
     }
     if (att.fds.size() != ndesc) return fail(std::errc::bad_file_descriptor);
   } else {
-    if (size > kSlotData || ndesc != 0) return fail(std::errc::bad_file_descriptor);
-    src = slot_data(s);
+    if (size > kSlotData || roff + size > kSlotData || ndesc != 0) return fail(std::errc::bad_file_descriptor);
+    src = slot_data(s) + roff;
   }
   if (!params) return {};  // door_call(d, NULL): nothing is returned
   std::size_t data_span = ndesc ? (size + sizeof(door_desc_t) - 1) / sizeof(door_desc_t) * sizeof(door_desc_t) : size;
@@ -454,8 +485,7 @@ Result<void> client_call(int fd, door_arg_t *params) noexcept {
   auto found = lookup_door(fd);
   if (!found) return fail(found.error());
   ClientDoor *d = *found;
-  d->inflight.fetch_add(1, std::memory_order_acq_rel);
-  InflightGuard guard{d};
+  InflightGuard guard(d);
   if (d->gone.load(std::memory_order_relaxed)) return fail(std::errc::bad_file_descriptor);
 
   std::size_t size = params ? params->data_size : 0;
@@ -497,8 +527,8 @@ Result<void> client_call(int fd, door_arg_t *params) noexcept {
     std::memcpy(&dd, &descs[k], sizeof dd);
     int dfd = dd.d_data.d_desc.d_descriptor;
     if (!(dd.d_attributes & DOOR_DESCRIPTOR) || dfd < 0 || fcntl(dfd, F_GETFD) < 0) {
-      // illumos closes nothing when a descriptor entry is invalid.
-      released_done = true;
+      // door_call(3C): DOOR_RELEASE descriptors are closed even when the
+      // call fails (all errors but EFAULT and EBADF); finish_error does it.
       return finish_error(std::errc::invalid_argument);
     }
     pass_fds.push_back(dfd);
@@ -525,7 +555,11 @@ Result<void> client_call(int fd, door_arg_t *params) noexcept {
   s->client_cpu = static_cast<std::uint32_t>(sched_getcpu());
   s->client_token = handoff_self_token();
   cs.seq.store(seq, std::memory_order_relaxed);
-  post_call(c, i, seq);
+  if (!post_call(c, i, seq)) {  // the server is gone: the call never ran
+    d->gone.store(true);
+    release_slot(*slot);
+    return fail(std::errc::bad_file_descriptor);
+  }
 
   switch (wait_reply(c, i, seq)) {
     case WaitOutcome::Replied:
@@ -540,10 +574,14 @@ Result<void> client_call(int fd, door_arg_t *params) noexcept {
       (void)send_record(c->sock.get(), &m, sizeof m, {}, /*dontwait=*/true);
       return fail(std::errc::interrupted);
     }
-    case WaitOutcome::ServerDied:
+    case WaitOutcome::ServerDied: {
+      // EINTR if a server thread had started the call; a call no thread
+      // claimed never ran, and the door is simply gone: EBADF.
       d->gone.store(true);
+      bool claimed = (s->claim.load(std::memory_order_acquire) & kSeqMask) == seq;
       release_slot(*slot);
-      return fail(std::errc::interrupted);
+      return fail(claimed ? std::errc::interrupted : std::errc::bad_file_descriptor);
+    }
   }
   auto r = take_reply(c, i, seq, params);
   release_slot(*slot);
@@ -555,8 +593,7 @@ Result<ParamSnapshot> client_params(int fd) noexcept {
   auto found = lookup_door(fd);
   if (!found) return fail(found.error());
   ClientDoor *d = *found;
-  d->inflight.fetch_add(1, std::memory_order_acq_rel);
-  InflightGuard guard{d};
+  InflightGuard guard(d);
   auto slot = acquire_slot(fd, d);
   if (!slot) return fail(slot.error());
   RegionHeader *h = slot->conn->header();
@@ -585,6 +622,7 @@ void client_forget_after_fork() noexcept {
       c = next;
     }
     d->inflight.store(0);
+    d->generation.fetch_add(1);
   }
   t_cache = CallCache{};
 }

@@ -69,7 +69,8 @@ struct ClientDoor {
   std::mutex mu;                          ///< connection set-up / teardown
   std::atomic<ClientConn *> conns{nullptr};
   std::atomic<int> fdrefs{0};             ///< descriptors mapped to it
-  std::atomic<int> inflight{0};           ///< calls using its connections
+  std::atomic<int> inflight{0};           ///< calls using its connections (+ kClosing bit)
+  std::atomic<std::uint64_t> generation{0};  ///< bumped when connections are torn down
   std::atomic<bool> gone{false};          ///< revoked or server dead
 };
 

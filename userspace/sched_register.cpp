@@ -35,7 +35,8 @@ namespace door::detail {
 std::atomic<bool> g_handoff_active{false};
 
 ThreadHandoff &thread_handoff() noexcept {
-  thread_local ThreadHandoff h;
+  // initial-exec: read on every call, must not go through __tls_get_addr.
+  __attribute__((tls_model("initial-exec"))) thread_local ThreadHandoff h;
   return h;
 }
 

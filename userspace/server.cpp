@@ -58,7 +58,7 @@ Globals &globals() {
   return *g;
 }
 
-thread_local ServerThread *t_server = nullptr;
+__attribute__((tls_model("initial-exec"))) thread_local ServerThread *t_server = nullptr;
 
 ServerThread *self_thread() {
   if (!t_server) {
@@ -130,6 +130,24 @@ void publish_error(SlotHeader *s, std::uint32_t seq, int err) noexcept {
   s->result_flags = 0;
   std::uint32_t old = s->rsp.exchange(seq | kRspDone, std::memory_order_release);
   if (old & kRspWaiting) futex_wake(&s->rsp);
+}
+
+bool claim_call(SlotHeader *s, std::uint32_t seq) noexcept;
+
+/// Answers the pending call of a queued slot with `err`, as if a server
+/// thread had taken it (used when the door is revoked).
+void fail_unserved(WorkItem &w, int err) noexcept {
+  ServerSlot &ss = w.conn->slots[w.slot];
+  static ServerThread sentinel;  // marks the slot owned while we answer
+  ServerThread *expected = nullptr;
+  if (!ss.owner.compare_exchange_strong(expected, &sentinel, std::memory_order_acq_rel)) return;
+  SlotHeader *s = w.conn->slot(w.slot);
+  std::uint32_t seq = s->req.load(std::memory_order_acquire) & kSeqMask;
+  if (seq != ss.last_seen && seq != 0) {
+    ss.last_seen = seq;
+    if (claim_call(s, seq)) publish_error(s, seq, err);
+  }
+  ss.owner.store(nullptr, std::memory_order_release);
 }
 
 /// Claims call `seq` against a withdrawal by the caller (see shm_layout.h).
@@ -275,8 +293,9 @@ void end_call(ServerThread *t) noexcept {
   t->arg_map_len = 0;
   t->descs.clear();
   if (t->call_door) t->call_door->active.fetch_sub(1);
-  t->call_door.reset();
-  t->call_conn.reset();
+  t->call_door = nullptr;
+  t->call_conn = nullptr;
+  t->call_hold.reset();
   t->in_call = false;
 }
 
@@ -296,8 +315,11 @@ Prepared prepare_call(ServerThread *t, std::uint32_t seq) noexcept {
     t->replied = false;
     t->seq = seq;
     t->no_results = (flags & kCallNoResults) != 0;
-    t->call_door = conn->door;
-    t->call_conn = t->conn;
+    // Raw pointers: the binding (t->conn) keeps the connection and door
+    // alive; door_reply_np moves that reference to call_hold before it
+    // unbinds. No reference-count traffic per call.
+    t->call_door = door;
+    t->call_conn = conn;
     t->call_slot = t->slot;
     door->active.fetch_add(1);
   }
@@ -382,7 +404,7 @@ int post_reply(ServerThread *t, char *data, std::size_t size, door_desc_t *descs
     for (unsigned k = 0; k < ndesc; k++)
       if (descs[k].d_attributes & DOOR_RELEASE) close_application_fd(descs[k].d_data.d_desc.d_descriptor);
   };
-  ServerConn *conn = t->call_conn.get();
+  ServerConn *conn = t->call_conn;
   if (!conn || conn->dead.load()) {  // the caller is gone: discard
     close_released();
     t->replied = true;
@@ -397,7 +419,9 @@ int post_reply(ServerThread *t, char *data, std::size_t size, door_desc_t *descs
     if (!r) return r.error() == std::errc::too_many_files_open ? EMFILE : EINVAL;
     rflags = kResultViaChannel;
   }
-  if (size && size <= kSlotData) std::memcpy(slot_data(s), data, size);
+  std::uint32_t off = result_offset_for(size);
+  if (size && size <= kSlotData) std::memmove(slot_data(s) + off, data, size);
+  s->result_offset = off;
   s->error = 0;
   s->result_size = size;
   s->result_ndesc = ndesc;
@@ -420,7 +444,7 @@ struct ProcedureExitGuard {
   ServerThread *t;
   ~ProcedureExitGuard() {
     if (t->in_call && !t->replied) {
-      if (ServerConn *c = t->call_conn.get(); c && !c->dead.load())
+      if (ServerConn *c = t->call_conn; c && !c->dead.load())
         publish_error(c->slot(t->call_slot), t->seq, EINTR);
     }
     if (t->in_call) end_call(t);
@@ -558,7 +582,7 @@ void cancel_call(const std::shared_ptr<ServerConn> &conn, std::uint32_t i, std::
   std::lock_guard g(t->cancel_mu);
   // Only the very invocation the client abandoned is cancelled; the thread
   // cannot finish it while we hold cancel_mu (end_call takes it).
-  if (t->in_call && t->seq == seq && t->call_conn == conn && !t->replied) pthread_cancel(t->self);
+  if (t->in_call && t->seq == seq && t->call_conn == conn.get() && !t->replied) pthread_cancel(t->self);
 }
 
 }  // namespace
@@ -673,12 +697,22 @@ Result<void> revoke_door(int fd, std::uint64_t id) noexcept {
     std::lock_guard lk(g.mu);
     g.revoked.insert(id);
   }
-  // Callers still waiting for a server thread fail with EBADF: the thread
-  // that dequeues them sees `revoked` in prepare_call. Wake idle threads.
+  // Callers still waiting for a server thread fail with EBADF now, even if
+  // no thread will ever come (all busy, or the creation function declined).
+  std::vector<WorkItem> waiting;
   {
     std::lock_guard g(door->pool->mu);
-    door->pool->cv.notify_all();
+    auto &q = door->pool->queue;
+    for (auto it = q.begin(); it != q.end();) {
+      if (it->conn->door == door) {
+        waiting.push_back(std::move(*it));
+        it = q.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
+  for (auto &w : waiting) fail_unserved(w, EBADF);
   close_application_fd(fd);
   return {};
 }
@@ -754,8 +788,9 @@ int server_reply_now(char *data, std::size_t size, door_desc_t *descs, unsigned 
   // Leave the slot so the caller's next call gets another thread instead of
   // waiting for this one to finish its post-reply work.
   if (t->conn) {
+    std::shared_ptr<ServerConn> hold = t->conn;  // keeps call_conn valid
     std::uint32_t v = t->conn->slot(t->slot)->req.load(std::memory_order_acquire);
-    (void)try_unbind(t, v);
+    if (try_unbind(t, v)) t->call_hold = std::move(hold);
   }
   return 0;
 }

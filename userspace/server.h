@@ -124,8 +124,9 @@ struct ServerThread {
   bool replied = false;
   bool no_results = false;
   std::uint32_t seq = 0;
-  std::shared_ptr<ServerDoor> call_door;
-  std::shared_ptr<ServerConn> call_conn;  ///< caller's connection (door_ucred)
+  ServerDoor *call_door = nullptr;
+  ServerConn *call_conn = nullptr;        ///< caller's connection (door_ucred)
+  std::shared_ptr<ServerConn> call_hold;  ///< keeps call_conn alive after door_reply_np unbinds
   std::uint32_t call_slot = 0;
   std::vector<char> argbuf;
   void *arg_map = nullptr;

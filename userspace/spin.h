@@ -16,6 +16,7 @@
 #pragma once
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -34,12 +35,11 @@ inline std::uint32_t spin_cap_ns() noexcept {
   return cap;
 }
 
-/// CPUs this process may run on (spinning needs two).
-inline int usable_cpus() noexcept {
-  static const int n = [] {
-    cpu_set_t set;
-    return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-  }();
+/// Online CPUs (spinning needs a second one for the peer). Not this
+/// thread's affinity: a caller pinned to one CPU still gains by spinning
+/// while its server runs on another.
+inline long online_cpus() noexcept {
+  static const long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n;
 }
 
@@ -53,7 +53,7 @@ struct AdaptiveSpin {
   template <class Ready>
   bool spin(int peer_cpu, Ready ready) noexcept {
     std::uint32_t cap = spin_cap_ns();
-    if (cap == 0 || usable_cpus() < 2 || peer_cpu == sched_getcpu()) return false;
+    if (cap == 0 || online_cpus() < 2 || peer_cpu == sched_getcpu()) return false;
     if (budget_ns == 0) budget_ns = cap;
     std::uint32_t budget = (++waits % 16 == 0) ? cap : std::min(budget_ns, cap);
     std::uint64_t t0 = now_ns(), t = t0;
