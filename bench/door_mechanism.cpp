@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MIT
+//
+// door_mechanism.cpp — the door_call() mechanism of door_bench, written
+// against the public C API of <door.h> only.
+//
+// The SERVER process must be the one that calls door_create(), so: create a
+// socketpair, fork; the child pins itself (before door_create(), so the
+// server threads libdoor starts inherit the affinity), creates a door whose
+// procedure echoes the argument with door_return(argp, arg_size, NULL, 0),
+// and sends the door descriptor to the parent with SCM_RIGHTS. The child's
+// main thread then blocks on the socket until the parent closes its end;
+// libdoor's own threads serve the calls.
+#include <door.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "pingpong.h"
+
+namespace bench {
+namespace {
+
+[[noreturn]] void fail_errno(const std::string &what, int err) {
+  throw std::runtime_error(what + ": " + std::strerror(err));
+}
+
+extern "C" void echo_procedure(void *, char *argp, size_t arg_size, door_desc_t *, uint_t) {
+  door_return(argp, arg_size, nullptr, 0);
+}
+
+/// Sends `fd` (or, when fd < 0, the errno `err`) over the socket.
+void send_door(int sock, int fd, int err) {
+  msghdr msg{};
+  iovec iov{&err, sizeof err};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  if (fd >= 0) {
+    msg.msg_control = ctl;
+    msg.msg_controllen = sizeof ctl;
+    cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
+/// Receives the door descriptor; throws with the child's errno on failure.
+int recv_door(int sock) {
+  int err = 0;
+  msghdr msg{};
+  iovec iov{&err, sizeof err};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  msg.msg_control = ctl;
+  msg.msg_controllen = sizeof ctl;
+  ssize_t r;
+  while ((r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  if (r < 0) fail_errno("recvmsg(door fd)", errno);
+  if (r == 0) throw std::runtime_error("door server exited before sending its door");
+  for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      return fd;
+    }
+  }
+  fail_errno("door server: door_create", err ? err : EPROTO);
+}
+
+class DoorMechanism final : public Mechanism {
+ public:
+  ~DoorMechanism() override { stop(); }
+  const char *name() const noexcept override { return "door_call"; }
+  const char *description() const noexcept override {
+    return "door_call() to a door created by the server process (libdoor threads echo via door_return)";
+  }
+
+  void start(int server_cpu, std::size_t) override {
+    stop();
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+      fail_errno("socketpair", errno);
+    const pid_t parent = getpid();
+    pid_ = fork();
+    if (pid_ < 0) {
+      const int e = errno;
+      close(sv[0]);
+      close(sv[1]);
+      fail_errno("fork", e);
+    }
+    if (pid_ == 0) {
+      close(sv[0]);
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(0);
+      int err = 0;
+      try {
+        pin_self(server_cpu);
+      } catch (...) {
+        err = errno ? errno : EINVAL;
+      }
+      const int d = err ? -1 : door_create(echo_procedure, nullptr, 0);
+      if (d < 0 && !err) err = errno;
+      send_door(sv[1], d, err);
+      if (d < 0) _exit(1);
+      // Park until the parent closes its end; libdoor's threads serve.
+      char c;
+      ssize_t r;
+      do {
+        r = read(sv[1], &c, 1);
+      } while (r > 0 || (r < 0 && errno == EINTR));
+      _exit(0);
+    }
+    close(sv[1]);
+    sock_ = sv[0];
+    door_ = recv_door(sock_);
+  }
+
+  void roundtrip(const char *req, char *rep, std::size_t n) override {
+    door_arg_t a;
+    a.data_ptr = const_cast<char *>(req);
+    a.data_size = n;
+    a.desc_ptr = nullptr;
+    a.desc_num = 0;
+    a.rbuf = rep;
+    a.rsize = n;
+    if (door_call(door_, &a) != 0) fail_errno("door_call", errno);
+    if (a.data_ptr != rep) {
+      // Results did not fit: libdoor mapped a new buffer (illumos semantics).
+      std::memcpy(rep, a.data_ptr, a.data_size < n ? a.data_size : n);
+      munmap(a.rbuf, a.rsize);
+    }
+    if (a.data_size != n)
+      throw std::runtime_error("door_call returned " + std::to_string(a.data_size) +
+                               " bytes, expected " + std::to_string(n));
+  }
+
+  void stop() noexcept override {
+    if (door_ >= 0) close(door_);
+    door_ = -1;
+    if (sock_ >= 0) close(sock_);
+    sock_ = -1;
+    if (pid_ > 0) {
+      // The child exits when it sees EOF; give it a moment, then insist.
+      for (int i = 0; i < 200; ++i) {
+        if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+          pid_ = -1;
+          return;
+        }
+        const timespec ts{0, 5 * 1000 * 1000};
+        nanosleep(&ts, nullptr);
+      }
+      kill(pid_, SIGKILL);
+      while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      pid_ = -1;
+    }
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int sock_ = -1;
+  int door_ = -1;
+};
+
+}  // namespace
+
+std::unique_ptr<Mechanism> make_door() { return std::make_unique<DoorMechanism>(); }
+
+}  // namespace bench
