@@ -46,6 +46,7 @@
 #include "reactor.h"
 #include "runtime.h"
 #include "scm.h"
+#include "server.h"
 #include "unique_fd.h"
 
 namespace door::detail {
@@ -107,7 +108,10 @@ bool serve_request(int conn) {
         st.st_ino == it->second.ino) {
       rep.status = 0;
       door = it->second.door.get();
-      int fds[1] = {door};
+      // Each open() of an attached path is a reference of its own for
+      // DOOR_UNREF doors (unref.cpp), as on illumos.
+      unique_fd minted(reference_for_passing(door));
+      int fds[1] = {minted ? minted.get() : door};
       (void)send_record(conn, &rep, sizeof rep, fds, /*dontwait=*/true);
     }
   }

@@ -472,11 +472,7 @@ void fd_table_forget(int fd) noexcept {
 
 std::uint32_t door_attributes_here(int fd, const DoorIdentity &ident) noexcept {
   std::uint32_t a = ident.attributes & DOOR_CREATE_MASK;
-  if (auto local = find_local_door(ident.id)) {
-    a |= DOOR_LOCAL;
-    if (local->revoked.load()) a |= DOOR_REVOKED;
-    return a;
-  }
+  if (auto local = find_local_door(ident.id)) return local_door_attributes(*local);
   if (auto l = door_liveness(fd); l && l->closed) a |= DOOR_REVOKED;
   return a;
 }
@@ -540,6 +536,14 @@ Result<void> client_call(int fd, door_arg_t *params) noexcept {
   std::uint32_t seq = next_seq(cs.seq.load(std::memory_order_relaxed));
   std::uint32_t flags = params ? 0 : kCallNoResults;
   if (ndesc || size > kSlotData) {
+    // Doors this process created that count references travel as fresh
+    // references (unref.cpp).
+    std::vector<unique_fd> minted;
+    for (int &fd : pass_fds)
+      if (int m = reference_for_passing(fd); m >= 0) {
+        minted.emplace_back(m);
+        fd = m;
+      }
     auto r = send_attachments(cs.chan.get(), seq, size > kSlotData ? params->data_ptr : nullptr, size, pass_fds);
     if (!r) return finish_error(r.error());
     if (size && size <= kSlotData) std::memcpy(slot_data(s), params->data_ptr, size);

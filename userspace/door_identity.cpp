@@ -52,10 +52,18 @@ Result<DoorIdentity> identify_door_fd(int fd) noexcept {
   unsigned attrs = 0;
   unsigned long long id = 0, proc = 0, cookie = 0;
   int used = 0;
-  if (std::sscanf(name.c_str() + sizeof kPrefix - 1, "%8x:%16llx:%16llx:%16llx%n", &attrs, &id, &proc,
-                  &cookie, &used) != 4 ||
-      static_cast<std::size_t>(used) != name.size() - (sizeof kPrefix - 1))
+  // "<attrs>:<id>:<proc>:<cookie>", optionally ":<reference>" (unref.cpp).
+  const char *fields = name.c_str() + sizeof kPrefix - 1;
+  std::size_t rest = name.size() - (sizeof kPrefix - 1);
+  if (std::sscanf(fields, "%8x:%16llx:%16llx:%16llx%n", &attrs, &id, &proc, &cookie, &used) != 4)
     return fail(std::errc::bad_file_descriptor);
+  if (static_cast<std::size_t>(used) != rest) {
+    unsigned ref = 0;
+    int more = 0;
+    if (fields[used] != ':' || std::sscanf(fields + used, ":%x%n", &ref, &more) != 1 ||
+        static_cast<std::size_t>(used + more) != rest)
+      return fail(std::errc::bad_file_descriptor);
+  }
   d.attributes = attrs;
   d.id = id;
   d.proc = proc;

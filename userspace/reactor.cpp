@@ -77,12 +77,16 @@ void handle(State &s, Watch *w, std::uint32_t events) {
       return;
     }
     case Kind::Door:
-      if (events & (EPOLLHUP | EPOLLERR)) {
-        std::lock_guard g(s.mu);
-        remove_watch_locked(s, w->door.get());
-        return;
+      // The original reference: its hang-up means every copy of the
+      // descriptor door_create() returned is closed (or it was revoked).
+      if (!accept_hello(w->door, w->fd) || (events & EPOLLERR)) {
+        std::shared_ptr<ServerDoor> d = w->door;
+        {
+          std::lock_guard g(s.mu);
+          remove_watch_locked(s, d.get());
+        }
+        door_reference_closed(d);
       }
-      accept_hello(w->door);
       return;
     case Kind::ServerConnection: {
       bool keep = !(events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP));

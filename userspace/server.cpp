@@ -5,6 +5,7 @@
 #include "server.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -68,13 +69,21 @@ ServerThread *self_thread() {
   return t_server;
 }
 
+/// Attributes of a door as its creator sees them.
+std::uint32_t attributes_of_local(const ServerDoor &d) {
+  std::uint32_t a = (d.ident.attributes & DOOR_CREATE_MASK) | DOOR_LOCAL;
+  if (d.revoked.load()) a |= DOOR_REVOKED;
+  if (d.unref_flag_cleared.load()) a &= ~DOOR_UNREF;  // only one per door
+  if ((d.ident.attributes & (DOOR_UNREF | DOOR_UNREF_MULTI)) && d.refs.load() <= 1) a |= DOOR_IS_UNREF;
+  return a;
+}
+
 door_info_t info_of(const ServerDoor &d) {
   door_info_t i{};
   i.di_target = getpid();
   i.di_proc = d.ident.proc;
   i.di_data = d.ident.cookie;
-  i.di_attributes = (d.ident.attributes & DOOR_CREATE_MASK) | DOOR_LOCAL |
-                    (d.revoked.load() ? DOOR_REVOKED : 0);
+  i.di_attributes = attributes_of_local(d);
   i.di_uniquifier = d.ident.id;
   return i;
 }
@@ -208,8 +217,11 @@ bool bind(ServerThread *t, WorkItem &w) noexcept {
   return true;
 }
 
-/// Waits in the pool for a slot to serve; binds to it.
-bool take_work(ServerThread *t) noexcept {
+enum class Work { None, Bound, Unref };
+
+/// Waits in the pool for work: a slot to serve (binds to it) or an
+/// unreferenced notification to deliver (t->door_hold).
+Work take_work(ServerThread *t) noexcept {
   Pool *p = t->pool;
   WorkItem w;
   bool depleted;
@@ -224,11 +236,18 @@ bool take_work(ServerThread *t) noexcept {
     p->queue.pop_front();
     depleted = p->idle == 0;
   }
-  if (!bind(t, w)) return false;
+  Work kind;
+  if (w.unref) {
+    t->door_hold = std::move(w.unref);
+    kind = Work::Unref;
+  } else {
+    if (!bind(t, w)) return Work::None;
+    kind = Work::Bound;
+  }
   // illumos: the thread that takes the last available server thread calls
   // the creation function before running the procedure.
   if (depleted) call_create_fn(p);
-  return true;
+  return kind;
 }
 
 /// Waits on the bound slot for the next call. Returns its seq, or 0 when
@@ -292,7 +311,14 @@ void end_call(ServerThread *t) noexcept {
   t->arg_map = nullptr;
   t->arg_map_len = 0;
   t->descs.clear();
-  if (t->call_door) t->call_door->active.fetch_sub(1);
+  if (ServerDoor *d = t->call_door) {
+    bool last = d->active.fetch_sub(1) == 1;
+    if (last && (d->ident.attributes & (DOOR_UNREF | DOOR_UNREF_MULTI))) {
+      std::shared_ptr<ServerDoor> sp = t->door_hold ? t->door_hold : t->call_conn ? t->call_conn->door : nullptr;
+      if (sp) unref_after_invocation(sp);
+    }
+  }
+  t->door_hold.reset();
   t->call_door = nullptr;
   t->call_conn = nullptr;
   t->call_hold.reset();
@@ -385,6 +411,29 @@ Prepared prepare_call(ServerThread *t, std::uint32_t seq) noexcept {
   return p;
 }
 
+/// Sets up an unreferenced invocation: argp == DOOR_UNREF_DATA, no caller
+/// (door_ucred fails with EINVAL), nothing to reply.
+Prepared prepare_unref(ServerThread *t) noexcept {
+  ServerDoor *door = t->door_hold.get();
+  unref_started(*door);
+  {
+    std::lock_guard g(t->cancel_mu);
+    t->in_call = true;
+    t->replied = true;
+    t->no_results = true;
+    t->seq = 0;
+    t->call_door = door;
+    t->call_conn = nullptr;
+    door->active.fetch_add(1);
+  }
+  Prepared p;
+  p.run = true;
+  p.proc = door->proc;
+  p.cookie = door->cookie;
+  p.argp = static_cast<char *>(DOOR_UNREF_DATA);
+  return p;
+}
+
 /// Sends results for the current invocation (door_return / door_reply_np).
 int post_reply(ServerThread *t, char *data, std::size_t size, door_desc_t *descs, unsigned ndesc,
                bool will_block) noexcept {
@@ -415,6 +464,13 @@ int post_reply(ServerThread *t, char *data, std::size_t size, door_desc_t *descs
   if (ndesc || size > kSlotData) {
     int chan = conn->slots[t->call_slot].chan.load();
     if (chan < 0) return EINVAL;  // the caller never set up a channel
+    // Doors of ours that count references travel as fresh references.
+    std::vector<unique_fd> minted;
+    for (int &fd : fds)
+      if (int m = reference_for_passing(fd); m >= 0) {
+        minted.emplace_back(m);
+        fd = m;
+      }
     auto r = send_attachments(chan, t->seq, size > kSlotData ? data : nullptr, size, fds);
     if (!r) return r.error() == std::errc::too_many_files_open ? EMFILE : EINVAL;
     rflags = kResultViaChannel;
@@ -472,11 +528,18 @@ struct ProcedureExitGuard {
       unbind(t);
       t->pool = t->bind_next;
     }
-    if (!t->conn && !take_work(t)) continue;
-    std::uint32_t seq = wait_for_call(t);
-    if (!seq) continue;
-    Prepared p = prepare_call(t, seq);
-    if (!p.run) continue;
+    Prepared p;
+    if (!t->conn) {
+      Work w = take_work(t);
+      if (w == Work::None) continue;
+      if (w == Work::Unref) p = prepare_unref(t);
+    }
+    if (!p.run) {
+      std::uint32_t seq = wait_for_call(t);
+      if (!seq) continue;
+      p = prepare_call(t, seq);
+      if (!p.run) continue;
+    }
     {
       ProcedureExitGuard guard{t};
       p.proc(p.cookie, p.argp, p.size, p.dp, p.ndesc);
@@ -569,10 +632,10 @@ void new_connection(const std::shared_ptr<ServerDoor> &door, unique_fd sock) noe
 /// Queues slot `i` of `conn` for a thread of the door's pool.
 void schedule_slot(const std::shared_ptr<ServerConn> &conn, std::uint32_t i) noexcept {
   if (conn->dead.load() || conn->slots[i].owner.load()) return;
-  Pool *p = conn->door->pool;
-  std::lock_guard g(p->mu);
-  p->queue.push_back(WorkItem{conn, i});
-  if (p->idle > 0) p->cv.notify_one();
+  WorkItem w;
+  w.conn = conn;
+  w.slot = i;
+  pool_push(conn->door->pool, std::move(w));
 }
 
 void cancel_call(const std::shared_ptr<ServerConn> &conn, std::uint32_t i, std::uint32_t seq) noexcept {
@@ -588,6 +651,12 @@ void cancel_call(const std::shared_ptr<ServerConn> &conn, std::uint32_t i, std::
 }  // namespace
 
 // ---------------------------------------------------------------------------
+
+void pool_push(Pool *p, WorkItem w) noexcept {
+  std::lock_guard g(p->mu);
+  p->queue.push_back(std::move(w));
+  if (p->idle > 0) p->cv.notify_one();
+}
 
 ServerConn::~ServerConn() {
   for (auto &s : slots) {
@@ -619,6 +688,8 @@ void ServerDoor::publish_params() {
 }
 
 ServerThread *current_server_thread() noexcept { return t_server; }
+
+std::uint32_t local_door_attributes(const ServerDoor &d) { return attributes_of_local(d); }
 
 std::shared_ptr<ServerDoor> find_local_door(std::uint64_t id) noexcept {
   Globals &g = globals();
@@ -704,7 +775,7 @@ Result<void> revoke_door(int fd, std::uint64_t id) noexcept {
     std::lock_guard g(door->pool->mu);
     auto &q = door->pool->queue;
     for (auto it = q.begin(); it != q.end();) {
-      if (it->conn->door == door) {
+      if (it->conn && it->conn->door == door) {
         waiting.push_back(std::move(*it));
         it = q.erase(it);
       } else {
@@ -713,18 +784,31 @@ Result<void> revoke_door(int fd, std::uint64_t id) noexcept {
     }
   }
   for (auto &w : waiting) fail_unserved(w, EBADF);
+  // Unref notifications still queued for a revoked door are dropped.
+  {
+    std::lock_guard g(door->pool->mu);
+    std::erase_if(door->pool->queue, [&](const WorkItem &w) { return w.unref == door; });
+  }
   close_application_fd(fd);
   return {};
 }
 
-void accept_hello(const std::shared_ptr<ServerDoor> &door) noexcept {
+bool accept_hello(const std::shared_ptr<ServerDoor> &door, int server_end) noexcept {
   for (int n = 0; n < 64; n++) {
     MsgHeader h{};
-    auto rec = recv_record(door->server_end.get(), &h, sizeof h, /*dontwait=*/true);
-    if (!rec || rec->len == 0) return;
+    auto rec = recv_record(server_end, &h, sizeof h, /*dontwait=*/true);
+    if (!rec) return rec.error() == std::errc::resource_unavailable_try_again;
+    if (rec->len == 0 && rec->fds.empty()) {
+      // EOF (every descriptor of this reference is closed) or an empty
+      // record from a client: only a hang-up ends the reference.
+      struct pollfd p{server_end, POLLIN | POLLRDHUP, 0};
+      if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP))) return false;
+      continue;
+    }
     if (rec->len != sizeof h || !header_ok(h, MsgType::Hello) || rec->fds.size() != 1) continue;
     new_connection(door, std::move(rec->fds[0]));
   }
+  return true;
 }
 
 bool handle_conn_message(const std::shared_ptr<ServerConn> &conn) noexcept {

@@ -58,6 +58,15 @@ struct ServerDoor {
   std::atomic<std::uint64_t> desc_max{0};
   std::atomic<int> active{0};        ///< invocations running now
 
+  // Unreferenced notifications (see unref.cpp). References are server
+  // ends: the original one plus one per reference minted for passing.
+  std::atomic<int> refs{1};                ///< live references
+  std::atomic<bool> unref_flag_cleared{false};  ///< DOOR_UNREF queued once: no longer reported
+  bool multi_seen = false;                 ///< refs exceeded 1 at some time (mu)
+  bool unref_queued = false;               ///< a notification waits for a thread (mu)
+  bool unref_deferred = false;             ///< condition met while invocations ran (mu)
+  std::uint32_t next_ref = 1;              ///< suffix of the next minted name (mu)
+
   std::mutex mu;                               ///< guards conns
   std::vector<std::weak_ptr<ServerConn>> conns;  ///< for revoke / setparam
 
@@ -95,6 +104,7 @@ struct ServerConn {
 struct WorkItem {
   std::shared_ptr<ServerConn> conn;
   std::uint32_t slot = 0;
+  std::shared_ptr<ServerDoor> unref;  ///< set: deliver an unreferenced invocation
 };
 
 /// A pool of server threads: the public one or a DOOR_PRIVATE door's.
@@ -127,6 +137,7 @@ struct ServerThread {
   ServerDoor *call_door = nullptr;
   ServerConn *call_conn = nullptr;        ///< caller's connection (door_ucred)
   std::shared_ptr<ServerConn> call_hold;  ///< keeps call_conn alive after door_reply_np unbinds
+  std::shared_ptr<ServerDoor> door_hold;  ///< keeps call_door alive during an unref invocation
   std::uint32_t call_slot = 0;
   std::vector<char> argbuf;
   void *arg_map = nullptr;
@@ -146,8 +157,28 @@ std::shared_ptr<ServerDoor> find_local_door(std::uint64_t id) noexcept;
 /// Revokes a door created by this process.
 Result<void> revoke_door(int fd, std::uint64_t id) noexcept;
 
-/// Hands a Hello (new connection) to the door; called by the reactor.
-void accept_hello(const std::shared_ptr<ServerDoor> &door) noexcept;
+/// Reads Hello records (new connections) from one of the door's server
+/// ends; called by the reactor. Returns false when that end's peer is
+/// closed everywhere (the reference is gone).
+bool accept_hello(const std::shared_ptr<ServerDoor> &door, int server_end) noexcept;
+
+/// A reference of `door` went away (its last descriptor closed anywhere).
+void door_reference_closed(const std::shared_ptr<ServerDoor> &door) noexcept;
+
+/// If `fd` is a door created here that tracks references (DOOR_UNREF*),
+/// returns a freshly minted reference to pass instead (caller closes it
+/// after sending); -1 when `fd` should be passed as it is.
+int reference_for_passing(int fd) noexcept;
+
+/// A deferred drop-to-one is delivered once invocations finished.
+void unref_after_invocation(const std::shared_ptr<ServerDoor> &door) noexcept;
+/// An unref invocation of `door` starts (a later drop may queue another).
+void unref_started(ServerDoor &door) noexcept;
+/// Attributes of a door as its creator sees them (DOOR_LOCAL, IS_UNREF...).
+std::uint32_t local_door_attributes(const ServerDoor &d);
+
+/// Queues slot work or an unref invocation for a thread of `pool`.
+void pool_push(Pool *pool, WorkItem w) noexcept;
 
 /// Handles one control record on a connection; false = drop the connection.
 bool handle_conn_message(const std::shared_ptr<ServerConn> &conn) noexcept;
