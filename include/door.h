@@ -176,6 +176,16 @@ DOOR_EXPORT int door_setparam(int d, int param, size_t val) DOOR_NOEXCEPT;
 DOOR_EXPORT door_server_func_t *door_server_create(
 	door_server_func_t *create_proc) DOOR_NOEXCEPT;
 
+/**
+ * Create a private door whose server threads are created by `crf` (illumos
+ * extension): `nthread` threads are created and bound before it returns.
+ */
+DOOR_EXPORT int door_xcreate(door_server_procedure_t *, void *cookie,
+                             uint_t attributes,
+                             door_xcreate_server_func_t *crf,
+                             door_xcreate_thrsetup_func_t *setupf,
+                             void *crcookie, int nthread) DOOR_NOEXCEPT;
+
 /* ---- Linux extensions ---- */
 
 /**

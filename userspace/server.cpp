@@ -97,6 +97,12 @@ void call_create_fn(Pool *pool) {
   }
   if (auto d = pool->door.lock()) {
     door_info_t i = info_of(*d);
+    if (d->xcreate_fn) {  // door_xcreate(): the door's own function
+      if (d->ident.attributes & DOOR_NO_DEPLETION_CB) return;
+      i.di_attributes |= DOOR_DEPLETION_CB;
+      (void)xcreate_one_thread(d, &i, nullptr);
+      return;
+    }
     f(&i);
   }
 }
@@ -172,8 +178,13 @@ void schedule_slot(const std::shared_ptr<ServerConn> &conn, std::uint32_t i) noe
 
 void unbind(ServerThread *t) noexcept {
   if (!t->conn) return;
+  {
+    std::lock_guard g(t->pool->mu);
+    std::erase(t->pool->bound, t);
+  }
   t->conn->slots[t->slot].owner.store(nullptr, std::memory_order_release);
   t->conn.reset();
+  t->recall.store(false);
 }
 
 /// Leaves the slot for good (the thread is ending): clears kReqBound so the
@@ -211,6 +222,10 @@ bool bind(ServerThread *t, WorkItem &w) noexcept {
   }
   t->conn = std::move(w.conn);
   t->slot = w.slot;
+  {
+    std::lock_guard g(t->pool->mu);
+    t->pool->bound.push_back(t);
+  }
   SlotHeader *s = t->conn->slot(t->slot);
   s->server_token = handoff_self_token();
   s->req.fetch_or(kReqBound, std::memory_order_acq_rel);
@@ -270,6 +285,9 @@ std::uint32_t wait_for_call(ServerThread *t) noexcept {
       if (claim_call(s, seq)) return seq;
       continue;  // withdrawn: wait for the next one
     }
+    // The pool has work and no idle thread: leave this quiet slot (its
+    // caller's next call will ask for a thread again).
+    if (t->recall.exchange(false) && try_unbind(t, v)) return 0;
     if (!spun) {
       spun = true;
       // A hot server answers cross-CPU calls without any syscall.
@@ -290,7 +308,9 @@ std::uint32_t wait_for_call(ServerThread *t) noexcept {
     }
     std::uint64_t left = kBoundIdleNs - waited;
     struct timespec ts{static_cast<time_t>(left / 1000000000ull), static_cast<long>(left % 1000000000ull)};
-    futex_wait(&s->req, v, &ts);  // EINTR/ETIMEDOUT: re-evaluate
+    t->idle_bound.store(true);
+    if (!t->recall.load()) futex_wait(&s->req, v, &ts);  // EINTR/ETIMEDOUT: re-evaluate
+    t->idle_bound.store(false);
   }
 }
 
@@ -655,7 +675,25 @@ void cancel_call(const std::shared_ptr<ServerConn> &conn, std::uint32_t i, std::
 void pool_push(Pool *p, WorkItem w) noexcept {
   std::lock_guard g(p->mu);
   p->queue.push_back(std::move(w));
-  if (p->idle > 0) p->cv.notify_one();
+  if (p->idle > 0) {
+    p->cv.notify_one();
+    return;
+  }
+  // No idle thread: recall one that sits bound to a quiet slot, so a
+  // fixed-size pool (a declining creation function, door_xcreate with
+  // DOOR_NO_DEPLETION_CB) serves the queue at once instead of after the
+  // bound thread's idle timeout. Threads in `bound` cannot unbind while we
+  // hold the pool lock, so their slot stays valid here.
+  for (ServerThread *t : p->bound)
+    if (t->idle_bound.load() && !t->recall.exchange(true)) {
+      // Changing the word (dropping kReqWaiting) makes a FUTEX_WAIT that is
+      // about to start return at once: no lost wake-up between the
+      // thread's recall check and its sleep.
+      SlotHeader *sh = t->conn->slot(t->slot);
+      sh->req.fetch_and(~kReqWaiting, std::memory_order_acq_rel);
+      futex_wake(&sh->req);
+      break;
+    }
 }
 
 ServerConn::~ServerConn() {
@@ -698,10 +736,18 @@ std::shared_ptr<ServerDoor> find_local_door(std::uint64_t id) noexcept {
   return it == g.doors.end() ? nullptr : it->second;
 }
 
-Result<int> create_door(door_server_procedure_t *proc, void *cookie, std::uint32_t attrs) noexcept {
+Result<int> create_door(door_server_procedure_t *proc, void *cookie, std::uint32_t attrs,
+                        const XCreate *x) noexcept {
   constexpr std::uint32_t allowed =
       DOOR_UNREF | DOOR_PRIVATE | DOOR_UNREF_MULTI | DOOR_REFUSE_DESC | DOOR_NO_CANCEL;
-  if (attrs & ~allowed) return fail(std::errc::invalid_argument);
+  constexpr std::uint32_t xallowed =
+      DOOR_UNREF | DOOR_UNREF_MULTI | DOOR_REFUSE_DESC | DOOR_NO_CANCEL | DOOR_NO_DEPLETION_CB;
+  if (x) {
+    if (!x->crf || x->nthread < 1 || (attrs & ~xallowed)) return fail(std::errc::invalid_argument);
+    attrs |= DOOR_PRIVATE | DOOR_PRIVCREATE;
+  } else if (attrs & ~allowed) {
+    return fail(std::errc::invalid_argument);
+  }
   if ((attrs & DOOR_UNREF) && (attrs & DOOR_UNREF_MULTI)) return fail(std::errc::invalid_argument);
   install_fork_handlers();
   auto door = std::make_shared<ServerDoor>();
@@ -713,6 +759,11 @@ Result<int> create_door(door_server_procedure_t *proc, void *cookie, std::uint32
   if (getrandom(&door->ident.id, sizeof door->ident.id, 0) != sizeof door->ident.id)
     return fail(std::errc::resource_unavailable_try_again);
   door->desc_max.store((attrs & DOOR_REFUSE_DESC) ? 0 : INT_MAX);
+  if (x) {
+    door->xcreate_fn = x->crf;
+    door->xsetup_fn = x->setup;
+    door->xcookie = x->crcookie;
+  }
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return fail_errno(errno);
   door->server_end.reset(sv[0]);
@@ -751,7 +802,21 @@ Result<int> create_door(door_server_procedure_t *proc, void *cookie, std::uint32
   // illumos calls the creation function inside door_create: with NULL for
   // the process' first public door, with the door's info for a private one.
   if (call_public) call_create_fn(g.public_pool);
-  if (attrs & DOOR_PRIVATE) call_create_fn(door->pool);
+  if (x) {
+    // door_xcreate(): nthread threads are created and bound before the
+    // door is returned; it fails if any cannot be.
+    std::atomic<int> started{0};
+    door_info_t i = info_of(*door);
+    for (int k = 0; k < x->nthread; k++) {
+      if (xcreate_one_thread(door, &i, &started) != 1) {
+        (void)revoke_door(client_end.release(), door->ident.id);
+        return fail(std::errc::resource_unavailable_try_again);
+      }
+    }
+    while (started.load(std::memory_order_acquire) < x->nthread) usleep(200);
+  } else if (attrs & DOOR_PRIVATE) {
+    call_create_fn(door->pool);
+  }
   return client_end.release();
 }
 
@@ -893,6 +958,13 @@ Result<void> bind_thread(int fd) noexcept {
     t->bind_pending = false;
   }
   return {};
+}
+
+void adopt_pool(const std::shared_ptr<ServerDoor> &door) noexcept {
+  ServerThread *t = self_thread();
+  t->pool = door->pool;
+  t->bound_door = door;
+  t->bind_pending = false;
 }
 
 Result<void> unbind_thread() noexcept {

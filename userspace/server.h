@@ -67,6 +67,11 @@ struct ServerDoor {
   bool unref_deferred = false;             ///< condition met while invocations ran (mu)
   std::uint32_t next_ref = 1;              ///< suffix of the next minted name (mu)
 
+  // door_xcreate(): the door's own thread creation (xcreate.cpp).
+  door_xcreate_server_func_t *xcreate_fn = nullptr;
+  door_xcreate_thrsetup_func_t *xsetup_fn = nullptr;
+  void *xcookie = nullptr;
+
   std::mutex mu;                               ///< guards conns
   std::vector<std::weak_ptr<ServerConn>> conns;  ///< for revoke / setparam
 
@@ -115,6 +120,7 @@ struct Pool {
   int idle = 0;                    ///< threads waiting for work
   std::weak_ptr<ServerDoor> door;  ///< the private door (empty: public pool)
   bool is_private = false;
+  std::vector<ServerThread *> bound;  ///< threads bound to a slot (recall candidates)
 };
 
 /// The server-side state of a pool thread (thread-local).
@@ -123,6 +129,8 @@ struct ServerThread {
   bool park_ready = false;          ///< park is set (thread is in server_loop)
   pthread_t self{};
   std::mutex cancel_mu;             ///< orders client-abort cancellation vs. call end
+  std::atomic<bool> idle_bound{false};  ///< bound and asleep waiting for a call
+  std::atomic<bool> recall{false};      ///< its pool has queued work: come back
   Pool *pool = nullptr;             ///< pool served now
   Pool *bind_next = nullptr;        ///< door_bind target, taken at next park
   bool bind_pending = false;
@@ -148,8 +156,22 @@ struct ServerThread {
 /// The calling thread's server state (nullptr when it never served).
 ServerThread *current_server_thread() noexcept;
 
-/// Creates a door served by this process.
-Result<int> create_door(door_server_procedure_t *proc, void *cookie, std::uint32_t attrs) noexcept;
+/// door_xcreate()'s per-door thread creation.
+struct XCreate {
+  door_xcreate_server_func_t *crf;
+  door_xcreate_thrsetup_func_t *setup;
+  void *crcookie;
+  int nthread;
+};
+
+/// Creates a door served by this process (`x`: door_xcreate()).
+Result<int> create_door(door_server_procedure_t *proc, void *cookie, std::uint32_t attrs,
+                        const XCreate *x = nullptr) noexcept;
+
+/// Asks a door_xcreate() door's creation function for one thread; `info`
+/// is the door_info_t to pass. Returns crf's answer (1, 0, -1).
+int xcreate_one_thread(const std::shared_ptr<ServerDoor> &door, door_info_t *info,
+                       std::atomic<int> *started) noexcept;
 
 /// The door with this id if this process created it (else null).
 std::shared_ptr<ServerDoor> find_local_door(std::uint64_t id) noexcept;
@@ -189,6 +211,10 @@ int server_return(char *data, std::size_t size, door_desc_t *descs, unsigned nde
 
 /// door_reply_np(): sends the reply, keeps running.
 int server_reply_now(char *data, std::size_t size, door_desc_t *descs, unsigned ndesc) noexcept;
+
+/// Makes the calling thread a member of `door`'s private pool (used by
+/// threads door_xcreate() starts).
+void adopt_pool(const std::shared_ptr<ServerDoor> &door) noexcept;
 
 /// door_bind() / door_unbind().
 Result<void> bind_thread(int fd) noexcept;
