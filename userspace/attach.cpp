@@ -230,7 +230,7 @@ int translate_open(int fd, int flags) {
 
 template <class Fn>
 Fn next(const char *name) {
-  return reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+  return reinterpret_cast<Fn>(next_symbol(name));
 }
 
 mode_t mode_arg(int flags, va_list ap) {
@@ -239,14 +239,36 @@ mode_t mode_arg(int flags, va_list ap) {
 
 }  // namespace
 
+namespace {
+struct AttachGrave {
+  AttachGrave *prev = nullptr;  ///< an inherited graveyard
+  std::unordered_map<std::uint64_t, Attachment> by_token;
+};
+AttachGrave *g_attach_grave = nullptr;
+}  // namespace
+
+void attach_prepare_fork() noexcept {
+  auto *g = new (std::nothrow) AttachGrave;
+  if (g) g->prev = g_attach_grave;
+  g_attach_grave = g ? g : g_attach_grave;
+}
+
+void attach_parent_after_fork() noexcept {
+  AttachGrave *g = g_attach_grave;
+  if (!g) return;
+  g_attach_grave = g->prev;
+  delete g;
+}
+
 void attach_forget_after_fork() noexcept {
+  // Fork child, no allocation: the attachments are the parent's.
   AttachState &s = attach_state();
   new (&s.mu) std::mutex;
-  raw_close(s.listener.release());
+  (void)s.listener.release();  // closed with the reactor's watches
   s.name.clear();
   s.pid = 0;
   for (auto &kv : s.by_token) raw_close(kv.second.door.release());
-  s.by_token.clear();
+  if (g_attach_grave) s.by_token.swap(g_attach_grave->by_token);
 }
 
 }  // namespace door::detail

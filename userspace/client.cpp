@@ -617,12 +617,13 @@ void client_forget_after_fork() noexcept {
     ClientDoor *d = kv.second;
     new (&d->mu) std::mutex;
     ClientConn *c = d->conns.exchange(nullptr);
+    d->forked_away = c;  // parked, never used again (no allocation here)
     while (c) {
       ClientConn *next = c->next;
       raw_close(c->sock.release());
       for (auto &cs : c->slots)
         if (cs.chan) raw_close(cs.chan.release());
-      c->region = nullptr;  // not mapped in the child; leak the object
+      c->region = nullptr;  // not mapped in the child (MADV_DONTFORK)
       c = next;
     }
     d->inflight.store(0);

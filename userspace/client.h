@@ -72,6 +72,7 @@ struct ClientDoor {
   std::atomic<int> inflight{0};           ///< calls using its connections (+ kClosing bit)
   std::atomic<std::uint64_t> generation{0};  ///< bumped when connections are torn down
   std::atomic<bool> gone{false};          ///< revoked or server dead
+  ClientConn *forked_away = nullptr;      ///< a fork child's parked parent connections
 };
 
 /// A door's call parameters as its server published them.

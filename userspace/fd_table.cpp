@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 
 #include "client.h"
 #include "runtime.h"
@@ -26,9 +27,12 @@ namespace door::detail {
 
 namespace {
 
+/// The next definition of `name` after libdoor's. Under ASan/TSan the
+/// sanitizer's own interceptor (__interceptor_<name>) comes first, so the
+/// sanitizer still sees the descriptors libdoor retires.
 template <class Fn>
 Fn real(const char *name) noexcept {
-  return reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+  return reinterpret_cast<Fn>(next_symbol(name));
 }
 
 using close_fn = int (*)(int);
@@ -54,6 +58,13 @@ void forget_range(unsigned first, unsigned last) noexcept {
 }
 
 }  // namespace
+
+void *next_symbol(const char *name) noexcept {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "__interceptor_%s", name);
+  if (void *p = dlsym(RTLD_DEFAULT, buf)) return p;
+  return dlsym(RTLD_NEXT, name);
+}
 
 void raw_close(int fd) noexcept {
   if (close_fn c = real_close()) {

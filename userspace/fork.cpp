@@ -10,6 +10,9 @@
 // MADV_DONTFORK, so the child never even maps the parent's slots. Door
 // descriptors the child inherited stay doors: its first call opens its own
 // connection, with its own credentials, and reaches the parent's door.
+// The child handler allocates nothing: the parent's objects move into
+// graveyards the prepare handler allocated (they stay reachable, so leak
+// checkers stay quiet, and are never touched again).
 #include <pthread.h>
 
 #include <atomic>
@@ -23,11 +26,21 @@
 namespace door::detail {
 
 std::mutex &server_mutex() noexcept;
+void server_prepare_fork() noexcept;
+void server_parent_after_fork() noexcept;
+void attach_prepare_fork() noexcept;
+void attach_parent_after_fork() noexcept;
 void attach_forget_after_fork() noexcept;
 
 namespace {
 
 void prepare() {
+  // Everything the child handler needs is allocated here, in the parent:
+  // the child must not allocate (an allocator that is not fork-safe may be
+  // locked by a thread that does not exist there).
+  server_prepare_fork();
+  reactor_prepare_fork();
+  attach_prepare_fork();
   client_mutex().lock();
   server_mutex().lock();
   reactor_mutex().lock();
@@ -37,6 +50,9 @@ void parent() {
   reactor_mutex().unlock();
   server_mutex().unlock();
   client_mutex().unlock();
+  server_parent_after_fork();
+  reactor_parent_after_fork();
+  attach_parent_after_fork();
 }
 
 void child() {

@@ -254,19 +254,62 @@ void reactor_unwatch_client_conn(ClientConn *conn, std::function<void()> after) 
   });
 }
 
+namespace {
+/// The parent's watches, moved aside in a fork child (allocated before fork).
+struct ReactorGrave {
+  ReactorGrave *prev = nullptr;  ///< an inherited graveyard (a child that forks again)
+  std::unordered_map<const void *, Watch *> watches;
+  std::vector<std::function<void()>> posted;
+  std::vector<Watch *> graveyard;
+};
+ReactorGrave *g_reactor_grave = nullptr;
+}  // namespace
+
+void reactor_prepare_fork() noexcept {
+  auto *g = new (std::nothrow) ReactorGrave;
+  if (g) g->prev = g_reactor_grave;
+  g_reactor_grave = g ? g : g_reactor_grave;
+}
+
+void reactor_parent_after_fork() noexcept {
+  ReactorGrave *g = g_reactor_grave;
+  if (!g) return;
+  g_reactor_grave = g->prev;
+  delete g;
+}
+
 void reactor_forget_after_fork() noexcept {
-  // Runs single-threaded in the child with state().mu held by our prepare
-  // handler's caller (see fork.cpp); the objects the watches point to are
-  // the parent's and are deliberately leaked, their descriptors closed by
-  // the server/client forget functions.
+  // Single-threaded fork child, no allocation. The objects the watches
+  // point to are the parent's; their descriptors are closed by the
+  // server/client forget functions, the objects parked in the graveyard.
   State &s = state();
+  // The watch map is consistent here (prepare holds its lock), unlike the
+  // per-door connection lists other threads may have been editing: close
+  // the descriptors of every server connection and callback watch from it.
+  // Doors' server ends and client connections are closed by their owners.
+  for (auto &kv : s.watches) {
+    Watch *w = kv.second;
+    if (w->kind == Kind::ServerConnection) {
+      raw_close(w->conn->sock.release());
+      raw_close(w->conn->pidfd.release());
+      for (auto &sl : w->conn->slots) {
+        int ch = sl.chan.exchange(-1);
+        if (ch >= 0) raw_close(ch);
+      }
+      w->conn->region = nullptr;  // MADV_DONTFORK: not mapped in the child
+    } else if (w->kind == Kind::Callback) {
+      raw_close(w->fd);  // attach listener and its requests, minted references
+    }
+  }
   if (s.epfd >= 0) raw_close(s.epfd);
   if (s.evfd >= 0) raw_close(s.evfd);
   s.epfd = s.evfd = -1;
   s.started = false;
-  new std::unordered_map<const void *, Watch *>(std::move(s.watches));
-  s.watches.clear();
-  s.posted.clear();
+  if (g_reactor_grave) {
+    s.watches.swap(g_reactor_grave->watches);
+    s.posted.swap(g_reactor_grave->posted);
+    s.graveyard.swap(g_reactor_grave->graveyard);
+  }
 }
 
 std::mutex &reactor_mutex() noexcept { return state().mu; }

@@ -49,6 +49,10 @@ void reactor_unwatch_client_conn(ClientConn *conn, std::function<void()> after) 
 /// The reactor's lock (taken around fork()).
 std::mutex &reactor_mutex() noexcept;
 
+/// Fork prepare/parent hooks (allocate/free the child's graveyard).
+void reactor_prepare_fork() noexcept;
+void reactor_parent_after_fork() noexcept;
+
 /// Fork child: forget the parent's reactor (its thread does not exist here).
 void reactor_forget_after_fork() noexcept;
 

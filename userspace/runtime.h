@@ -9,6 +9,10 @@ namespace door::detail {
 /// would: forgets it in the descriptor table first.
 void close_application_fd(int fd) noexcept;
 
+/// The definition of libc function `name` that libdoor's interposer of the
+/// same name forwards to (a sanitizer's interceptor first, when present).
+void *next_symbol(const char *name) noexcept;
+
 /// Installs the pthread_atfork handlers (idempotent).
 void install_fork_handlers() noexcept;
 

@@ -61,12 +61,27 @@ Globals &globals() {
 
 __attribute__((tls_model("initial-exec"))) thread_local ServerThread *t_server = nullptr;
 
+/// Every ServerThread, so that their state stays reachable from a global
+/// (not only from thread-local storage, which a fork child does not have).
+std::mutex g_threads_mu;
+std::vector<ServerThread *> *g_threads = new std::vector<ServerThread *>;
+
 ServerThread *self_thread() {
   if (!t_server) {
     t_server = new ServerThread;
     t_server->pool = globals().public_pool;
+    std::lock_guard g(g_threads_mu);
+    g_threads->push_back(t_server);
   }
   return t_server;
+}
+
+void forget_thread(ServerThread *t) {
+  {
+    std::lock_guard g(g_threads_mu);
+    std::erase(*g_threads, t);
+  }
+  delete t;
 }
 
 /// Attributes of a door as its creator sees them.
@@ -182,9 +197,17 @@ void unbind(ServerThread *t) noexcept {
     std::lock_guard g(t->pool->mu);
     std::erase(t->pool->bound, t);
   }
-  t->conn->slots[t->slot].owner.store(nullptr, std::memory_order_release);
-  t->conn.reset();
+  std::shared_ptr<ServerConn> c = std::move(t->conn);
+  std::uint32_t i = t->slot;
+  ServerSlot &ss = c->slots[i];
+  std::uint32_t last = ss.last_seen;
+  ss.owner.store(nullptr, std::memory_order_seq_cst);
   t->recall.store(false);
+  // A caller that posted after kReqBound was cleared but before the owner
+  // was released had its NeedServer dropped by the reactor (the slot still
+  // looked owned): queue that call ourselves. A duplicate is harmless.
+  std::uint32_t seq = c->slot(i)->req.load(std::memory_order_seq_cst) & kSeqMask;
+  if (seq != last && seq != 0 && !c->dead.load()) schedule_slot(c, i);
 }
 
 /// Leaves the slot for good (the thread is ending): clears kReqBound so the
@@ -194,12 +217,8 @@ void release_slot_binding(ServerThread *t) noexcept {
   SlotHeader *s = t->conn->slot(t->slot);
   s->req.fetch_and(~(kReqBound | kReqWaiting), std::memory_order_acq_rel);
   // A call posted just before the bit cleared saw kReqBound and sent no
-  // NeedServer: queue the slot ourselves so it is not stranded.
-  bool pending = (s->req.load(std::memory_order_acquire) & kSeqMask) != t->conn->slots[t->slot].last_seen;
-  std::shared_ptr<ServerConn> c = t->conn;
-  std::uint32_t i = t->slot;
+  // NeedServer: unbind() queues the slot for another thread.
   unbind(t);
-  if (pending) schedule_slot(c, i);
 }
 
 /// Gives up the slot if no call is pending; false when one arrived.
@@ -527,7 +546,7 @@ struct ProcedureExitGuard {
     release_slot_binding(t);
     if (std::uncaught_exceptions() > 0) {  // pthread_exit / cancellation
       t_server = nullptr;
-      delete t;
+      forget_thread(t);
     }
   }
 };
@@ -567,7 +586,7 @@ struct ProcedureExitGuard {
     // The procedure returned without door_return(): illumos' trampoline
     // ends the thread here. The guard already failed the call with EINTR.
     t_server = nullptr;
-    delete t;
+    forget_thread(t);
     pthread_exit(nullptr);
   }
 }
@@ -998,34 +1017,58 @@ bool door_revoked_here(std::uint64_t id) noexcept {
 
 std::mutex &server_mutex() noexcept { return globals().mu; }
 
+namespace {
+/// Where a fork child puts the parent's server state: allocated in the
+/// parent before fork (allocating in a fork child can deadlock on an
+/// allocator that is not fork-safe), kept reachable afterwards.
+struct ServerGrave {
+  ServerGrave *prev = nullptr;  ///< an inherited graveyard (a child that forks again)
+  std::unordered_map<std::uint64_t, std::shared_ptr<ServerDoor>> doors;
+  std::unordered_set<std::uint64_t> revoked;
+  Pool *fresh_pool = new Pool;
+  ServerThread *forking_thread = nullptr;  ///< the forking thread's old state
+};
+ServerGrave *g_server_grave = nullptr;
+}  // namespace
+
+void server_prepare_fork() noexcept {
+  auto *g = new (std::nothrow) ServerGrave;
+  if (g) g->prev = g_server_grave;
+  g_server_grave = g ? g : g_server_grave;
+  g_threads_mu.lock();  // the child gets a consistent thread list
+}
+
+void server_parent_after_fork() noexcept {
+  g_threads_mu.unlock();
+  ServerGrave *g = g_server_grave;
+  if (!g) return;
+  g_server_grave = g->prev;
+  delete g->fresh_pool;
+  delete g;
+}
+
 void server_forget_after_fork() noexcept {
-  // Single-threaded fork child. The doors, their connections and pools are
-  // the parent's: close our copies of their descriptors (the parent keeps
-  // its own) and forget them. Memory the parent's threads might have been
-  // using is deliberately leaked rather than touched.
+  // Single-threaded fork child, no allocation here. The doors, their
+  // connections and pools are the parent's: close our copies of their
+  // descriptors (the parent keeps its own) and move them, untouched, into
+  // the graveyard the prepare handler made.
   Globals &g = globals();
   new (&g.mu) std::mutex;
+  new (&g_threads_mu) std::mutex;  // its owner (the prepare handler's thread) is us, but re-create it
+  // Connections' descriptors were closed from the reactor's watch map
+  // (reactor_forget_after_fork): door->conns may be mid-edit here.
   for (auto &kv : g.doors) {
     ServerDoor *d = kv.second.get();
     raw_close(d->server_end.release());
     new (&d->mu) std::mutex;
-    for (auto &w : d->conns)
-      if (auto c = w.lock()) {
-        raw_close(c->sock.release());
-        raw_close(c->pidfd.release());
-        for (auto &s : c->slots) {
-          int ch = s.chan.exchange(-1);
-          if (ch >= 0) raw_close(ch);
-        }
-        c->region = nullptr;  // MADV_DONTFORK: not mapped in the child
-        new std::shared_ptr<ServerConn>(c);  // leak: never destroyed here
-      }
-    new std::shared_ptr<ServerDoor>(kv.second);
   }
-  g.doors.clear();
-  g.revoked.clear();
+  if (g_server_grave) {
+    g.doors.swap(g_server_grave->doors);
+    g.revoked.swap(g_server_grave->revoked);
+    g.public_pool = std::exchange(g_server_grave->fresh_pool, nullptr);
+  }
   g.public_started_pid = 0;
-  g.public_pool = new Pool;
+  if (g_server_grave) g_server_grave->forking_thread = t_server;
   t_server = nullptr;  // the forking thread serves nothing in the child
 }
 
