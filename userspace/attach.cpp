@@ -43,6 +43,7 @@
 #include <unordered_map>
 
 #include "door_identity.h"
+#include "fork_graveyard.h"
 #include "reactor.h"
 #include "runtime.h"
 #include "scm.h"
@@ -240,25 +241,15 @@ mode_t mode_arg(int flags, va_list ap) {
 }  // namespace
 
 namespace {
+/// The parent's attachments, as parked by a fork child (fork_graveyard.h).
 struct AttachGrave {
-  AttachGrave *prev = nullptr;  ///< an inherited graveyard
   std::unordered_map<std::uint64_t, Attachment> by_token;
 };
-AttachGrave *g_attach_grave = nullptr;
+ForkGraveyard<AttachGrave> g_attach_grave;
 }  // namespace
 
-void attach_prepare_fork() noexcept {
-  auto *g = new (std::nothrow) AttachGrave;
-  if (g) g->prev = g_attach_grave;
-  g_attach_grave = g ? g : g_attach_grave;
-}
-
-void attach_parent_after_fork() noexcept {
-  AttachGrave *g = g_attach_grave;
-  if (!g) return;
-  g_attach_grave = g->prev;
-  delete g;
-}
+void attach_prepare_fork() noexcept { g_attach_grave.prepare(); }
+void attach_parent_after_fork() noexcept { g_attach_grave.parent(); }
 
 void attach_forget_after_fork() noexcept {
   // Fork child, no allocation: the attachments are the parent's.
@@ -268,7 +259,7 @@ void attach_forget_after_fork() noexcept {
   s.name.clear();
   s.pid = 0;
   for (auto &kv : s.by_token) raw_close(kv.second.door.release());
-  if (g_attach_grave) s.by_token.swap(g_attach_grave->by_token);
+  if (AttachGrave *grave = g_attach_grave.child()) s.by_token.swap(grave->by_token);
 }
 
 }  // namespace door::detail

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "client.h"
+#include "fork_graveyard.h"
 #include "server.h"
 #include "unique_fd.h"
 
@@ -255,28 +256,17 @@ void reactor_unwatch_client_conn(ClientConn *conn, std::function<void()> after) 
 }
 
 namespace {
-/// The parent's watches, moved aside in a fork child (allocated before fork).
+/// The parent's watches, as parked by a fork child (fork_graveyard.h).
 struct ReactorGrave {
-  ReactorGrave *prev = nullptr;  ///< an inherited graveyard (a child that forks again)
   std::unordered_map<const void *, Watch *> watches;
   std::vector<std::function<void()>> posted;
   std::vector<Watch *> graveyard;
 };
-ReactorGrave *g_reactor_grave = nullptr;
+ForkGraveyard<ReactorGrave> g_reactor_grave;
 }  // namespace
 
-void reactor_prepare_fork() noexcept {
-  auto *g = new (std::nothrow) ReactorGrave;
-  if (g) g->prev = g_reactor_grave;
-  g_reactor_grave = g ? g : g_reactor_grave;
-}
-
-void reactor_parent_after_fork() noexcept {
-  ReactorGrave *g = g_reactor_grave;
-  if (!g) return;
-  g_reactor_grave = g->prev;
-  delete g;
-}
+void reactor_prepare_fork() noexcept { g_reactor_grave.prepare(); }
+void reactor_parent_after_fork() noexcept { g_reactor_grave.parent(); }
 
 void reactor_forget_after_fork() noexcept {
   // Single-threaded fork child, no allocation. The objects the watches
@@ -305,10 +295,10 @@ void reactor_forget_after_fork() noexcept {
   if (s.evfd >= 0) raw_close(s.evfd);
   s.epfd = s.evfd = -1;
   s.started = false;
-  if (g_reactor_grave) {
-    s.watches.swap(g_reactor_grave->watches);
-    s.posted.swap(g_reactor_grave->posted);
-    s.graveyard.swap(g_reactor_grave->graveyard);
+  if (ReactorGrave *grave = g_reactor_grave.child()) {
+    s.watches.swap(grave->watches);
+    s.posted.swap(grave->posted);
+    s.graveyard.swap(grave->graveyard);
   }
 }
 

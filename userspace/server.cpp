@@ -24,6 +24,7 @@
 
 #include "attachments.h"
 #include "client.h"
+#include "fork_graveyard.h"
 #include "futex.h"
 #include "handoff.h"
 #include "reactor.h"
@@ -1018,33 +1019,24 @@ bool door_revoked_here(std::uint64_t id) noexcept {
 std::mutex &server_mutex() noexcept { return globals().mu; }
 
 namespace {
-/// Where a fork child puts the parent's server state: allocated in the
-/// parent before fork (allocating in a fork child can deadlock on an
-/// allocator that is not fork-safe), kept reachable afterwards.
+/// The parent's server state, as parked by a fork child (fork_graveyard.h).
 struct ServerGrave {
-  ServerGrave *prev = nullptr;  ///< an inherited graveyard (a child that forks again)
   std::unordered_map<std::uint64_t, std::shared_ptr<ServerDoor>> doors;
   std::unordered_set<std::uint64_t> revoked;
-  Pool *fresh_pool = new Pool;
+  std::unique_ptr<Pool> fresh_pool = std::make_unique<Pool>();
   ServerThread *forking_thread = nullptr;  ///< the forking thread's old state
 };
-ServerGrave *g_server_grave = nullptr;
+ForkGraveyard<ServerGrave> g_server_grave;
 }  // namespace
 
 void server_prepare_fork() noexcept {
-  auto *g = new (std::nothrow) ServerGrave;
-  if (g) g->prev = g_server_grave;
-  g_server_grave = g ? g : g_server_grave;
+  g_server_grave.prepare();
   g_threads_mu.lock();  // the child gets a consistent thread list
 }
 
 void server_parent_after_fork() noexcept {
   g_threads_mu.unlock();
-  ServerGrave *g = g_server_grave;
-  if (!g) return;
-  g_server_grave = g->prev;
-  delete g->fresh_pool;
-  delete g;
+  g_server_grave.parent();
 }
 
 void server_forget_after_fork() noexcept {
@@ -1062,13 +1054,13 @@ void server_forget_after_fork() noexcept {
     raw_close(d->server_end.release());
     new (&d->mu) std::mutex;
   }
-  if (g_server_grave) {
-    g.doors.swap(g_server_grave->doors);
-    g.revoked.swap(g_server_grave->revoked);
-    g.public_pool = std::exchange(g_server_grave->fresh_pool, nullptr);
+  if (ServerGrave *grave = g_server_grave.child()) {
+    g.doors.swap(grave->doors);
+    g.revoked.swap(grave->revoked);
+    g.public_pool = grave->fresh_pool.release();
+    grave->forking_thread = t_server;
   }
   g.public_started_pid = 0;
-  if (g_server_grave) g_server_grave->forking_thread = t_server;
   t_server = nullptr;  // the forking thread serves nothing in the child
 }
 
