@@ -135,6 +135,8 @@ enum scx_door_stat {
 	SCX_DOOR_STAT_ENQUEUED,      /**< tasks queued on the shared vtime DSQ */
 	SCX_DOOR_STAT_REGISTERED,    /**< registrations accepted (loader-side) */
 	SCX_DOOR_STAT_REG_REJECTED,  /**< registrations refused (loader-side) */
+	SCX_DOOR_STAT_FAIRNESS,      /**< shared DSQ starved for a slice: no handoff */
+	SCX_DOOR_STAT_SWAP_REQUEUE,  /**< swap mode: preempted callers requeued locally */
 	SCX_DOOR_NR_STATS,
 };
 

@@ -5,6 +5,9 @@
 // descriptor over SCM_RIGHTS). libdoor registers its threads with scx_door by
 // itself when the scheduler is loaded; this program does nothing special.
 //
+// --threads: the door is served by door threads of the calling process
+// (no address-space switch between caller and server).
+//
 // Prints the same line as pingpong:
 //   PINGPONG label=L window=1 registered=na rounds=N same_cpu=P
 //            ipi_per_call=X migrations_per_call=Y rtt_p50_us=A rtt_p99_us=B
@@ -27,12 +30,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <dirent.h>
-#include <fstream>
 #include <string>
 #include <vector>
 
+#include "vm_stats.h"
+
 namespace {
+
+using vmstats::cpu_busy_us;
+using vmstats::ipi_count;
+using vmstats::nr_migrations;
 
 struct Req {
   std::int32_t caller_cpu;
@@ -92,52 +99,11 @@ double now_us() {
   return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-// se.nr_migrations summed over all threads of `pid`; -1 if unavailable.
-long nr_migrations(pid_t pid) {
-  std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  DIR *d = opendir(dir.c_str());
-  if (!d) return -1;
-  long tot = 0;
-  bool any = false;
-  while (dirent *e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::ifstream f(dir + "/" + e->d_name + "/sched");
-    std::string line;
-    while (std::getline(f, line)) {
-      if (line.rfind("se.nr_migrations", 0) == 0) {
-        auto c = line.find(':');
-        if (c != std::string::npos) tot += std::strtol(line.c_str() + c + 1, nullptr, 10), any = true;
-      }
-    }
-  }
-  closedir(d);
-  return any ? tot : -1;
-}
-
-long long ipi_count() {
-  std::ifstream f("/proc/interrupts");
-  std::string line;
-  long long tot = 0;
-  while (std::getline(f, line)) {
-    std::size_t i = line.find_first_not_of(' ');
-    if (i == std::string::npos) continue;
-    if (line.compare(i, 4, "CAL:") != 0 && line.compare(i, 4, "RES:") != 0) continue;
-    const char *p = line.c_str() + i + 4;
-    for (;;) {
-      char *end;
-      long long v = std::strtoll(p, &end, 10);
-      if (end == p) break;
-      tot += v;
-      p = end;
-    }
-  }
-  return tot;
-}
-
 }  // namespace
 
 int main(int argc, char **argv) {
   int rounds = 2000;
+  bool in_process = false;
   double max_seconds = 20;
   std::string label = "run";
   for (int i = 1; i < argc; i++) {
@@ -145,29 +111,37 @@ int main(int argc, char **argv) {
     if (a == "--rounds" && i + 1 < argc) rounds = std::atoi(argv[++i]);
     else if (a == "--max-seconds" && i + 1 < argc) max_seconds = std::atof(argv[++i]);
     else if (a == "--label" && i + 1 < argc) label = argv[++i];
+    else if (a == "--threads") in_process = true;
     else {
-      std::fprintf(stderr, "usage: door_pingpong [--rounds N] [--max-seconds S] [--label L]\n");
+      std::fprintf(stderr, "usage: door_pingpong [--rounds N] [--max-seconds S] [--label L] [--threads]\n");
       return 2;
     }
   }
   if (rounds <= 0) return 2;
 
-  int sp[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) return 1;
-  pid_t child = fork();
-  if (child < 0) return 1;
-  if (child == 0) {
+  // --threads: the door is served by this process' own door threads
+  pid_t child = -1;
+  int d = -1;
+  if (in_process) {
+    d = door_create(serve, nullptr, 0);
+  } else {
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) return 1;
+    child = fork();
+    if (child < 0) return 1;
+    if (child == 0) {
+      close(sp[0]);
+      int sd = door_create(serve, nullptr, 0);
+      if (sd < 0 || !send_fd(sp[1], sd)) _exit(1);
+      for (;;) pause();
+    }
+    close(sp[1]);
+    d = recv_fd(sp[0]);
     close(sp[0]);
-    int d = door_create(serve, nullptr, 0);
-    if (d < 0 || !send_fd(sp[1], d)) _exit(1);
-    for (;;) pause();
   }
-  close(sp[1]);
-  int d = recv_fd(sp[0]);
-  close(sp[0]);
   if (d < 0) {
     std::fprintf(stderr, "door_pingpong: no door from the server\n");
-    kill(child, SIGKILL);
+    if (child > 0) kill(child, SIGKILL);
     return 1;
   }
 
@@ -188,11 +162,12 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 50; i++)
     if (!call(&rep)) {
       std::perror("door_pingpong: door_call");
-      kill(child, SIGKILL);
+      if (child > 0) kill(child, SIGKILL);
       return 1;
     }
-  long m0 = nr_migrations(getpid()), m0s = nr_migrations(child);
+  long m0 = nr_migrations(getpid()), m0s = child > 0 ? nr_migrations(child) : 0;
   long long ipi0 = ipi_count();
+  double cpu0 = cpu_busy_us();
   std::uint64_t same = 0;
   std::vector<double> rtt;
   rtt.reserve(static_cast<std::size_t>(rounds));
@@ -211,9 +186,12 @@ int main(int argc, char **argv) {
   }
   double elapsed = now_us() - t_start;
   long long ipis = ipi_count() - ipi0;
-  long m1 = nr_migrations(getpid()), m1s = nr_migrations(child);
-  kill(child, SIGKILL);
-  waitpid(child, nullptr, 0);
+  double cpu_us = cpu_busy_us() - cpu0;
+  long m1 = nr_migrations(getpid()), m1s = child > 0 ? nr_migrations(child) : 0;
+  if (child > 0) {
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+  }
   if (done == 0) {
     std::printf("PINGPONG label=%s window=1 error=no_rounds\n", label.c_str());
     return 1;
@@ -227,8 +205,9 @@ int main(int argc, char **argv) {
                     : static_cast<double>((m1 - m0) + (m1s - m0s)) / done;
   std::printf(
       "PINGPONG label=%s window=1 registered=na rounds=%d same_cpu=%.1f ipi_per_call=%.3f "
-      "migrations_per_call=%.3f rtt_p50_us=%.1f rtt_p99_us=%.1f rps=%.0f\n",
+      "migrations_per_call=%.3f rtt_p50_us=%.1f rtt_p99_us=%.1f rps=%.0f cpu_us_per_call=%.1f\n",
       label.c_str(), done, 100.0 * static_cast<double>(same) / (2.0 * done),
-      static_cast<double>(ipis) / done, migr, pct(0.50), pct(0.99), done / (elapsed / 1e6));
+      static_cast<double>(ipis) / done, migr, pct(0.50), pct(0.99), done / (elapsed / 1e6),
+      cpu0 < 0 ? -1.0 : cpu_us / done);
   return rc;
 }

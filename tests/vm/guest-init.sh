@@ -14,11 +14,16 @@
 #            then unload -> run -> reload with the same registered processes,
 #            and a --no-handoff control run
 #   bound    a caller that spins after waking: the safety net must fire
+#   swap     --swap (preempting handoff): same assertions, one handoff and
+#            one local requeue per call, no safety-net kicks
 #   security an unprivileged (uid 65534) process registers and gets handoffs;
 #            registering another process' thread is refused
 #   partial  --partial: registered door threads switch to SCHED_EXT by
 #            themselves and get handoffs; other tasks stay on fair
 #   affinity affinity churn (taskset) during a ping-pong: never ejected
+#   fairness two door pairs (one per CPU) and a CPU hog: the hog progresses
+#            and scx_door is not ejected
+#   idle     an idle machine stays idle (<= 10% busy) with scx_door loaded
 #   doorcall real libdoor door_call ping-pong (needs /bin/vm_door_pingpong)
 #   bench    timing report of pingpong/door_pingpong (no assertions)
 # Prints "VMTEST <name> PASS|FAIL|SKIP <detail>" per test, the summary line,
@@ -52,7 +57,10 @@ wait_state() {
 start_scx() {
 	SCX_LOG=$1; shift
 	# DOOR_SCX_ARGS (kernel command line, commas for spaces): extra flags
-	scx_door "$@" $(echo "${DOOR_SCX_ARGS:-}" | tr ',' ' ') >"$SCX_LOG" 2>&1 &
+	# The watchdog at its maximum (30 s): under TCG on a loaded host a vCPU
+	# can stall for seconds, which must not read as a scheduler stall.
+	# shellcheck disable=SC2046 # word splitting wanted
+	scx_door --timeout-ms 30000 "$@" $(echo "${DOOR_SCX_ARGS:-}" | tr ',' ' ') >"$SCX_LOG" 2>&1 &
 	SCX_PID=$!
 	i=0
 	while [ $i -lt 200 ]; do
@@ -113,7 +121,7 @@ test_load() {
 	st=$(state)
 	cat /tmp/load.log
 	if [ "$o" != door ]; then result load FAIL "root/ops=$o"
-	elif [ $SCX_RC -ne 0 ]; then result load FAIL "loader exit $SCX_RC"
+	elif [ $SCX_RC -ne 0 ]; then result load FAIL "loader exit $SCX_RC: $(grep '^EXIT' /tmp/load.log)"
 	elif ! grep -q '^EXIT: unregistered from user space' /tmp/load.log; then result load FAIL "no EXIT line"
 	elif ! grep -q '^\[scx_door\] wakeups: [1-9]' /tmp/load.log; then result load FAIL "no stats line"
 	elif [ "$st" != disabled ]; then result load FAIL "state after unload: $st"
@@ -199,6 +207,23 @@ test_handoff() {
 		result handoff PASS "handoffs=$h1/$h2 reload=ok"
 	else
 		result handoff FAIL "$fail"
+	fi
+}
+
+test_swap() {
+	start_scx /tmp/swap.log --stats 1 --swap || { result swap FAIL "did not attach"; return; }
+	l=$(vm_pingpong --rounds $ROUNDS --label swap | grep '^PINGPONG')
+	sleep 1.1
+	stop_scx
+	echo "$l"; grep '^\[scx_door\]' /tmp/swap.log | tail -n1
+	fail=
+	check_handoff swap "$l" || fail="$fail handoff"
+	# one handoff per call (the caller never sleeps), each one requeued
+	ge "$(sstat swap_requeue /tmp/swap.log)" $ROUNDS || fail="$fail swap_requeue"
+	[ "$(sstat safety_kick /tmp/swap.log)" = 0 ] || fail="$fail safety_kick"
+	[ $SCX_RC -eq 0 ] || fail="$fail rc"
+	if [ -z "$fail" ]; then result swap PASS "handoffs=$(sstat handoffs /tmp/swap.log) swap_requeue=$(sstat swap_requeue /tmp/swap.log)"
+	else result swap FAIL "$fail"
 	fi
 }
 
@@ -291,6 +316,67 @@ test_affinity() {
 	fi
 }
 
+# door pairs on every CPU plus a CPU hog: handoff chains must not starve it
+# (without a fairness gate the hog stalls and the watchdog ejects scx_door)
+# hog_count: the hog's counter (retry: a read can hit the file mid-rewrite)
+hog_count() {
+	n=0
+	while [ $n -lt 200 ]; do
+		v=$(cat /tmp/hog.count 2>/dev/null)
+		[ -n "$v" ] && { echo "$v"; return; }
+		sleep 0.01; n=$((n + 1))
+	done
+	echo 0
+}
+
+test_fairness() {
+	start_scx /tmp/fair.log --stats 1 || { result fairness FAIL "did not attach"; return; }
+	(i=0; while :; do i=$((i + 1)); [ $((i % 200)) -eq 0 ] && echo $i >/tmp/hog.count; done) &
+	hog=$!
+	# the hog's solo rate, then its rate next to one door pair per CPU
+	sleep 1; s0=$(hog_count); sleep 2; s1=$(hog_count)
+	vm_pingpong --threads --rounds 100000000 --max-seconds 8 --label pair1 >/tmp/fair1.out 2>&1 &
+	p1=$!
+	vm_pingpong --threads --rounds 100000000 --max-seconds 8 --label pair2 >/tmp/fair2.out 2>&1 &
+	p2=$!
+	sleep 2; c0=$(hog_count); sleep 4; c1=$(hog_count)
+	wait $p1; wait $p2
+	kill $hog
+	st=$(state)
+	sleep 1.1
+	stop_scx
+	cat /tmp/fair1.out /tmp/fair2.out; grep '^\[scx_door\]' /tmp/fair.log | tail -n1; grep '^EXIT' /tmp/fair.log
+	# with 2 CPUs shared by 5 runnable threads the hog's fair share is well
+	# above 15% of its solo rate; starvation gives ~0
+	share=$(awk -v a=$((c1 - c0)) -v b=$((s1 - s0)) 'BEGIN { if (b > 0) printf "%.0f", 100 * (a / 4) / (b / 2); else print 0 }')
+	echo "hog rate next to the door pairs: ${share}% of its solo rate"
+	if [ "$st" != enabled ] || [ $SCX_RC -ne 0 ]; then result fairness FAIL "scheduler ejected (rc=$SCX_RC)"
+	elif [ "$share" -lt 15 ]; then result fairness FAIL "hog starved (${share}% of its solo rate)"
+	elif [ "$(sstat handoffs /tmp/fair.log)" -lt 1000 ]; then result fairness FAIL "no handoffs"
+	else result fairness PASS "hog at ${share}% of solo, handoffs=$(sstat handoffs /tmp/fair.log) fairness=$(sstat fairness /tmp/fair.log)"
+	fi
+}
+
+# cpu_busy: busy jiffies (all CPUs) so far
+cpu_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+cpu_idle() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }
+
+# an idle machine stays idle under scx_door (no busy loops, no timer storm)
+test_idle() {
+	b0=$(cpu_busy); i0=$(cpu_idle); sleep 2; b1=$(cpu_busy); i1=$(cpu_idle)
+	start_scx /tmp/idle.log || { result idle FAIL "did not attach"; return; }
+	sleep 0.5
+	b2=$(cpu_busy); i2=$(cpu_idle); sleep 2; b3=$(cpu_busy); i3=$(cpu_idle)
+	grep -E '^cpu' /proc/stat
+	stop_scx
+	dflt=$(awk -v b=$((b1 - b0)) -v i=$((i1 - i0)) 'BEGIN { printf "%.1f", 100 * b / (b + i) }')
+	scx=$(awk -v b=$((b3 - b2)) -v i=$((i3 - i2)) 'BEGIN { printf "%.1f", 100 * b / (b + i) }')
+	echo "idle machine busy: default=${dflt}% scx_door=${scx}%"
+	if le "$scx" 10; then result idle PASS "busy default=${dflt}% scx_door=${scx}%"
+	else result idle FAIL "busy default=${dflt}% scx_door=${scx}%"
+	fi
+}
+
 test_doorcall() {
 	if [ ! -x /bin/vm_door_pingpong ]; then result doorcall SKIP "no door_pingpong"; return; fi
 	d=$(vm_door_pingpong --rounds $ROUNDS --label default | grep '^PINGPONG')
@@ -307,24 +393,35 @@ test_doorcall() {
 	fi
 }
 
+# bench_line NAME SCX SWAP DEFAULT PINNED: one report line
+bench_line() {
+	ratio=$(awk -v a="$(field rps "$2")" -v b="$(field rps "$4")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
+	sratio=$(awk -v a="$(field rps "$3")" -v b="$(field rps "$4")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
+	echo "BENCH $1: scx_door rps=$(field rps "$2") p50=$(field rtt_p50_us "$2")us p99=$(field rtt_p99_us "$2")us same_cpu=$(field same_cpu "$2")% ipi_per_call=$(field ipi_per_call "$2") | scx_door --swap rps=$(field rps "$3") p50=$(field rtt_p50_us "$3")us p99=$(field rtt_p99_us "$3")us same_cpu=$(field same_cpu "$3")% ipi_per_call=$(field ipi_per_call "$3") | default rps=$(field rps "$4") p50=$(field rtt_p50_us "$4")us p99=$(field rtt_p99_us "$4")us same_cpu=$(field same_cpu "$4")% ipi_per_call=$(field ipi_per_call "$4") | pinned-1cpu rps=$(field rps "$5") p50=$(field rtt_p50_us "$5")us | speedup=${ratio}x swap_speedup=${sratio}x"
+}
+
 test_bench() {
-	n=${DOOR_BENCH_ROUNDS:-20000}
+	n=${DOOR_BENCH_ROUNDS:-10000}
 	for prog in vm_pingpong vm_door_pingpong; do
 		[ -x /bin/$prog ] || continue
-		d=$($prog --rounds $n --max-seconds 60 --label default | grep '^PINGPONG')
-		start_scx /tmp/bench.log || continue
-		s=$($prog --rounds $n --max-seconds 60 --label scx | grep '^PINGPONG')
-		stop_scx
-		# reference: both processes pinned to one CPU under the default
-		# scheduler (what same-CPU switching costs on this machine: under
-		# TCG every switch between the two address spaces flushes the
-		# emulated TLB, which real CPUs with PCID do not)
-		p=$(taskset -c 0 $prog --rounds $n --max-seconds 60 --label pinned | grep '^PINGPONG')
-		echo "BENCH $prog scx_door: $s"
-		echo "BENCH $prog default:  $d"
-		echo "BENCH $prog pinned-1cpu-default: $p"
-		ratio=$(awk -v a="$(field rps "$s")" -v b="$(field rps "$d")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
-		echo "BENCH $prog: scx_door rps=$(field rps "$s") p50=$(field rtt_p50_us "$s")us p99=$(field rtt_p99_us "$s")us same_cpu=$(field same_cpu "$s")% ipi_per_call=$(field ipi_per_call "$s") | default rps=$(field rps "$d") p50=$(field rtt_p50_us "$d")us p99=$(field rtt_p99_us "$d")us same_cpu=$(field same_cpu "$d")% ipi_per_call=$(field ipi_per_call "$d") | speedup=${ratio}x"
+		for mode in procs threads; do
+			opt=
+			[ $mode = threads ] && opt=--threads
+			d=$($prog $opt --rounds $n --max-seconds 60 --label default | grep '^PINGPONG')
+			# reference: caller and server pinned to one CPU under the
+			# default scheduler, i.e. what same-CPU switching costs here
+			# (under TCG each switch between two address spaces flushes
+			# the emulated TLB; real CPUs with PCID do not pay that)
+			p=$(taskset -c 0 $prog $opt --rounds $n --max-seconds 60 --label pinned | grep '^PINGPONG')
+			start_scx /tmp/bench.log || continue
+			s=$($prog $opt --rounds $n --max-seconds 60 --label scx | grep '^PINGPONG')
+			stop_scx
+			start_scx /tmp/bench.log --swap || continue
+			w=$($prog $opt --rounds $n --max-seconds 60 --label scx-swap | grep '^PINGPONG')
+			stop_scx
+			echo "$d"; echo "$p"; echo "$s"; echo "$w"
+			bench_line "$prog/$mode" "$s" "$w" "$d" "$p"
+		done
 	done
 	result bench PASS "report only"
 }
@@ -337,11 +434,15 @@ for t in $(echo "${DOOR_TESTS:-load,error,handoff,bound}" | tr ',' ' '); do
 	error) test_error ;;
 	handoff) test_handoff ;;
 	bound) test_bound ;;
+	swap) test_swap ;;
+	idle) test_idle ;;
+	fairness) test_fairness ;;
 	security) test_security ;;
 	partial) test_partial ;;
 	affinity) test_affinity ;;
 	doorcall) test_doorcall ;;
 	bench) test_bench ;;
+	crash) echo c >/proc/sysrq-trigger ;; # harness self-test: run.sh must report a panic
 	*) result "$t" FAIL "unknown test" ;;
 	esac
 	[ -n "$SCX_PID" ] && stop_scx

@@ -13,8 +13,12 @@
 //   ran on the CPU its waker was running on when it woke it.
 // ipi_per_call: CAL+RES interrupts (all CPUs, /proc/interrupts) per round trip.
 // migrations_per_call: se.nr_migrations of both processes per round trip
-//   (/proc/PID/sched).
+//   (/proc/PID/task/*/sched).
+// cpu_us_per_call: busy CPU time of the whole machine per round trip
+//   (/proc/stat; spinning shows up here).
 //
+// --threads: the server is a thread of the caller's process instead of a
+// second process (no address-space switch between the two).
 // --uid N: drop to uid/gid N first (registration needs no privileges).
 // --forge PID: instead of a ping-pong, try to register a thread of another
 // process (PID) with the daemon, as an attacker would; prints
@@ -26,6 +30,7 @@
 // same registered processes keep running). --spin-us N: the caller busy-waits
 // N us after waking the server before it blocks (a waker that does not block
 // promptly: exercises the handoff bound).
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/futex.h>
@@ -48,11 +53,17 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "handoff.h"
+#include "vm_stats.h"
 
 namespace {
+
+using vmstats::cpu_busy_us;
+using vmstats::ipi_count;
+using vmstats::nr_migrations;
 
 using door::detail::handoff_announce;
 using door::detail::handoff_clear;
@@ -83,40 +94,6 @@ double now_us() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-long nr_migrations(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/sched");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("se.nr_migrations", 0) == 0) {
-      auto c = line.find(':');
-      if (c != std::string::npos) return std::strtol(line.c_str() + c + 1, nullptr, 10);
-    }
-  }
-  return -1;
-}
-
-// Sum of the CAL and RES lines of /proc/interrupts over all CPUs
-// (only RES if res_only).
-long long ipi_count(bool res_only = false) {
-  std::ifstream f("/proc/interrupts");
-  std::string line;
-  long long tot = 0;
-  while (std::getline(f, line)) {
-    std::size_t i = line.find_first_not_of(' ');
-    if (i == std::string::npos) continue;
-    if ((res_only || line.compare(i, 4, "CAL:") != 0) && line.compare(i, 4, "RES:") != 0) continue;
-    const char *p = line.c_str() + i + 4;
-    for (;;) {
-      char *end;
-      long long v = std::strtoll(p, &end, 10);
-      if (end == p) break;
-      tot += v;
-      p = end;
-    }
-  }
-  return tot;
 }
 
 void spin_us(double us) {
@@ -165,7 +142,7 @@ int forge_registration(pid_t victim) {
   return resp.status == -EPERM && resp.token == 0 ? 0 : 1;
 }
 
-[[noreturn]] void server(Shared *sh) {
+void server_loop(Shared *sh) {
   handoff_self_token();  // registers this thread if scx_door is loaded
   sh->server_tok.store(handoff_self_token());
   sh->server_ready.store(1);
@@ -173,7 +150,7 @@ int forge_registration(pid_t victim) {
   for (;;) {
     wait_change(&sh->req, seen);
     seen = sh->req.load(std::memory_order_acquire);
-    if (sh->quit.load()) _exit(0);
+    if (sh->quit.load()) return;
     int cpu = sched_getcpu();
     if (cpu == sh->caller_cpu.load(std::memory_order_relaxed))
       sh->server_same.fetch_add(1, std::memory_order_relaxed);
@@ -190,6 +167,7 @@ int forge_registration(pid_t victim) {
 
 int main(int argc, char **argv) {
   int rounds = 2000, windows = 1, uid = -1, forge = 0;
+  bool threads = false;
   double max_seconds = 20, spin = 0;
   bool wait_stdin = false;
   std::string label = "run";
@@ -208,12 +186,13 @@ int main(int argc, char **argv) {
     else if (a == "--spin-us") spin = std::atof(next());
     else if (a == "--label") label = next();
     else if (a == "--wait-stdin") wait_stdin = true;
+    else if (a == "--threads") threads = true;
     else if (a == "--uid") uid = std::atoi(next());
     else if (a == "--forge") forge = std::atoi(next());
     else {
       std::fprintf(stderr,
                    "usage: pingpong [--rounds N] [--windows K] [--max-seconds S] [--spin-us U] "
-                   "[--label L] [--wait-stdin] [--uid N] [--forge PID]\n");
+                   "[--label L] [--wait-stdin] [--uid N] [--forge PID] [--threads]\n");
       return 2;
     }
   }
@@ -232,9 +211,20 @@ int main(int argc, char **argv) {
   if (mem == MAP_FAILED) return 1;
   auto *sh = new (mem) Shared;
 
-  pid_t child = fork();
-  if (child < 0) return 1;
-  if (child == 0) server(sh);
+  // The server is a second process (two address spaces, like a door client
+  // and server) or, with --threads, a second thread of this process.
+  std::thread server_thread;
+  pid_t child = getpid();
+  if (threads) {
+    server_thread = std::thread(server_loop, sh);
+  } else {
+    child = fork();
+    if (child < 0) return 1;
+    if (child == 0) {
+      server_loop(sh);
+      _exit(0);
+    }
+  }
 
   handoff_self_token();
   sh->caller_tok.store(handoff_self_token());
@@ -259,8 +249,9 @@ int main(int argc, char **argv) {
       wait_change(&sh->rep, seq - 1);
     }
     sh->server_same.store(0);
-    long m0c = nr_migrations(getpid()), m0s = nr_migrations(child);
+    long m0c = nr_migrations(getpid()), m0s = threads ? 0 : nr_migrations(child);
     long long ipi0 = ipi_count(), res0 = ipi_count(true);
+    double cpu0 = cpu_busy_us();
     std::uint64_t caller_same = 0;
     std::vector<double> rtt;
     rtt.reserve(static_cast<std::size_t>(rounds));
@@ -282,7 +273,8 @@ int main(int argc, char **argv) {
     }
     double elapsed = now_us() - t_start;
     long long ipis = ipi_count() - ipi0, res = ipi_count(true) - res0;
-    long m1c = nr_migrations(getpid()), m1s = nr_migrations(child);
+    double cpu_us = cpu_busy_us() - cpu0;
+    long m1c = nr_migrations(getpid()), m1s = threads ? 0 : nr_migrations(child);
     if (done == 0) {
       std::printf("PINGPONG label=%s window=%d error=no_rounds\n", label.c_str(), w);
       rc = 1;
@@ -299,15 +291,19 @@ int main(int argc, char **argv) {
     std::printf(
         "PINGPONG label=%s window=%d registered=%d uid=%d policy=%d rounds=%d same_cpu=%.1f "
         "ipi_per_call=%.3f migrations_per_call=%.3f rtt_p50_us=%.1f rtt_p99_us=%.1f rps=%.0f "
-        "res=%lld cal=%lld\n",
+        "cpu_us_per_call=%.1f res=%lld cal=%lld\n",
         label.c_str(), w, registered ? 1 : 0, static_cast<int>(getuid()), sched_getscheduler(0), done, same, static_cast<double>(ipis) / done, migr,
-        pct(0.50), pct(0.99), done / (elapsed / 1e6), res, ipis - res);
+        pct(0.50), pct(0.99), done / (elapsed / 1e6), cpu0 < 0 ? -1.0 : cpu_us / done, res, ipis - res);
     std::fflush(stdout);
   }
   sh->quit.store(1);
   sh->req.store(++seq, std::memory_order_release);
   futex(&sh->req, FUTEX_WAKE, 1);
-  int st = 0;
-  waitpid(child, &st, 0);
+  if (threads) {
+    server_thread.join();
+  } else {
+    int st = 0;
+    waitpid(child, &st, 0);
+  }
   return rc;
 }

@@ -5,9 +5,14 @@
 # scx_door guest tests (tests/vm/guest-init.sh).
 #
 #   tests/vm/run.sh [--scx-door PATH] [--pingpong PATH] [--door-pingpong PATH]
-#                   [--build-dir DIR] [--tests load,error,handoff,bound]
+#                   [--build-dir DIR] [--tests LIST]
 #                   [--timeout SECS] [--retries N] [--mttcg] [--rounds N]
 #                   [--bench] [--log FILE] [--scx-args "FLAGS"]
+#
+# LIST: comma-separated guest tests (see tests/vm/guest-init.sh); default
+# all of load,error,handoff,bound,swap,security,partial,affinity,fairness,idle
+# plus doorcall when a door_pingpong binary is given or found. --bench runs
+# the timing report under MTTCG instead.
 #
 # Exit: 0 if every requested test printed PASS (SKIP counts as failure
 # unless --allow-skip), 1 on a failed test, 2 on a VM that never completed
@@ -18,8 +23,8 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=$ROOT/build
-SCX= PP= DPP= TESTS=load,error,handoff,bound TIMEOUT=300 RETRIES=2 ACCEL=single
-ROUNDS=2000 LOG= ALLOW_SKIP=0 BENCH=0 SCX_ARGS=
+SCX='' PP='' DPP='' TESTS='' TIMEOUT=300 RETRIES=2 ACCEL=single
+ROUNDS=2000 LOG='' ALLOW_SKIP=0 SCX_ARGS=''
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--scx-door) SCX=$2; shift ;;
@@ -31,11 +36,11 @@ while [[ $# -gt 0 ]]; do
 	--retries) RETRIES=$2; shift ;;
 	--rounds) ROUNDS=$2; shift ;;
 	--mttcg) ACCEL=multi ;;
-	--bench) BENCH=1; TESTS=bench; ACCEL=multi ;;
+	--bench) TESTS=bench; ACCEL=multi ;;
 	--allow-skip) ALLOW_SKIP=1 ;;
 	--log) LOG=$2; shift ;;
 	--scx-args) SCX_ARGS=$2; shift ;;
-	-h | --help) sed -n '3,16p' "$0"; exit 0 ;;
+	-h | --help) sed -n '3,21p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -51,6 +56,10 @@ PP=$(find_bin vm_pingpong "$PP")
 DPP=$(find_bin vm_door_pingpong "$DPP")
 [[ -x $SCX ]] || { echo "run.sh: scx_door binary not found (build with -DDOOR_BUILD_SCX=ON)" >&2; exit 2; }
 [[ -x $PP ]] || { echo "run.sh: pingpong binary not found (build with -DDOOR_VM_TESTS=ON)" >&2; exit 2; }
+if [[ -z $TESTS ]]; then
+	TESTS=load,error,handoff,bound,swap,security,partial,affinity,fairness,idle
+	[[ -n $DPP && -x $DPP ]] && TESTS+=,doorcall
+fi
 
 KDIR=$("$ROOT/scripts/vm/fetch-kernel.sh") || { echo "run.sh: kernel fetch failed" >&2; exit 2; }
 WORK=$(mktemp -d /tmp/scx-vm.XXXXXX)
@@ -73,7 +82,7 @@ while ((attempt <= RETRIES)); do
 	out=$WORK/console.$attempt.log
 	start=$(date +%s)
 	timeout --foreground -k 5 "$TIMEOUT" qemu-system-x86_64 \
-		-accel tcg,thread=$ACCEL -cpu max -smp 2 -m 1G -nographic -no-reboot \
+		-accel tcg,thread=$ACCEL -cpu max -smp 2 -m 1G -nographic -no-reboot -nic none \
 		-kernel "$KDIR/vmlinuz" -initrd "$WORK/initramfs.cpio.gz" \
 		-append "console=ttyS0 panic=-1 oops=panic quiet DOOR_TESTS=$TESTS DOOR_ROUNDS=$ROUNDS DOOR_SCX_ARGS=${SCX_ARGS// /,}" \
 		</dev/null 2>&1 | tr -d '\r' >"$out"
@@ -85,7 +94,7 @@ while ((attempt <= RETRIES)); do
 		break
 	fi
 	if ((qrc == 124 || qrc == 137)); then
-		why="timed out after ${TIMEOUT}s"
+		why="timed out"
 	elif grep -qE 'Kernel panic|Oops|BUG:|general protection' "$out"; then
 		why="kernel panic/oops"
 	else

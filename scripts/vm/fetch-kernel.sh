@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# fetch-kernel.sh — fetch and cache a sched_ext-capable kernel for the VM tests.
+#
+# Downloads Debian trixie-backports' linux-binary + linux-base packages (pinned
+# version first, newest with CONFIG_SCHED_CLASS_EXT=y as a fallback) through a
+# private apt configuration, so the host never sees (or upgrades from) the
+# trixie-backports suite. Extracts vmlinuz, the kernel config, the vmlinux ELF
+# with .BTF, and generates vmlinux.h with bpftool.
+#
+# Cache layout ($DOOR_VM_CACHE, default $HOME/.cache/linux-doors/vm):
+#   debs/*.deb            downloaded packages
+#   kernel/vmlinuz        bootable kernel           (symlink-free copies)
+#   kernel/config         its config
+#   kernel/vmlinux        decompressed ELF with .BTF
+#   kernel/vmlinux.h      bpftool btf dump ... format c
+#   kernel/release        "7.3.4+deb13-amd64"
+#
+# Prints the kernel directory on stdout. Idempotent: a complete cache returns
+# at once without touching the network.
+#
+# Env: DOOR_VM_CACHE, DOOR_KERNEL_VERSION (default 7.3.4+deb13-amd64),
+#      DOOR_KERNEL_MIRROR (default http://deb.debian.org/debian), BPFTOOL.
+set -euo pipefail
+
+CACHE=${DOOR_VM_CACHE:-$HOME/.cache/linux-doors/vm}
+KVER=${DOOR_KERNEL_VERSION:-7.3.4+deb13-amd64}
+MIRROR=${DOOR_KERNEL_MIRROR:-http://deb.debian.org/debian}
+BPFTOOL=${BPFTOOL:-$(command -v bpftool || echo /usr/sbin/bpftool)}
+KDIR=$CACHE/kernel
+
+log() { echo "fetch-kernel: $*" >&2; }
+die() { echo "fetch-kernel: error: $*" >&2; exit 1; }
+
+if [[ -s $KDIR/vmlinuz && -s $KDIR/vmlinux.h && -s $KDIR/release ]]; then
+	echo "$KDIR"
+	exit 0
+fi
+
+for t in apt-get dpkg-deb zstd; do
+	command -v "$t" >/dev/null || die "missing tool: $t"
+done
+[[ -x $BPFTOOL ]] || die "missing bpftool (install bpftool from bookworm-backports)"
+
+mkdir -p "$CACHE/debs" "$CACHE/apt/lists/partial" "$CACHE/apt/archives/partial" "$KDIR"
+
+# A private apt world: its own sources, lists and cache; nothing of the host's.
+APTDIR=$CACHE/apt
+cat >"$APTDIR/sources.list" <<SRC
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR trixie-backports main
+SRC
+APT_OPTS=(
+	-o "Dir::Etc::sourcelist=$APTDIR/sources.list"
+	-o "Dir::Etc::sourceparts=$APTDIR/empty"
+	-o "Dir::Etc::preferences=/dev/null"
+	-o "Dir::Etc::preferencesparts=$APTDIR/empty"
+	-o "APT::Sandbox::User=root"
+	-o "Dir::State::lists=$APTDIR/lists"
+	-o "Dir::Cache=$APTDIR/cache"
+	-o "Dir::State::status=/dev/null"
+	-o "APT::Get::List-Cleanup=0"
+	-o "Debug::NoLocking=1"
+	-o "Acquire::Languages=none"
+)
+mkdir -p "$APTDIR/cache" "$APTDIR/empty"
+
+# (called from command substitutions too: a stamp file, not a variable)
+apt_update() {
+	[[ -e $APTDIR/updated.$$ ]] && return 0
+	log "updating private trixie-backports index"
+	apt-get "${APT_OPTS[@]}" -qq update >&2 || die "apt-get update (trixie-backports) failed"
+	rm -f "$APTDIR"/updated.*; touch "$APTDIR/updated.$$"
+}
+
+# download PKG into debs/ unless a matching file is cached; prints the path
+download() {
+	local pkg=$1 f
+	f=$(ls "$CACHE/debs/${pkg}_"*.deb 2>/dev/null | head -n1 || true)
+	if [[ -n $f ]]; then echo "$f"; return 0; fi
+	apt_update
+	(cd "$CACHE/debs" && apt-get "${APT_OPTS[@]}" -qq download "$pkg" >&2) || return 1
+	ls "$CACHE/debs/${pkg}_"*.deb | head -n1
+}
+
+extract_kernel() {
+	local ver=$1 bin base root
+	bin=$(download "linux-binary-$ver") || return 1
+	base=$(download "linux-base-$ver") || return 1
+	root=$CACHE/root-$ver
+	rm -rf "$root"; mkdir -p "$root"
+	dpkg-deb -x "$bin" "$root"
+	dpkg-deb -x "$base" "$root"
+	local vmlinuz config
+	vmlinuz=$(find "$root" -name vmlinuz -o -name "vmlinuz-$ver" | head -n1)
+	config=$(find "$root" \( -name config -o -name "config-$ver" \) -path "*$ver*" | head -n1)
+	[[ -n $vmlinuz ]] || { log "no vmlinuz in linux-binary-$ver"; return 1; }
+	if [[ -z $config ]] || ! grep -q '^CONFIG_SCHED_CLASS_EXT=y' "$config"; then
+		log "linux-binary-$ver lacks CONFIG_SCHED_CLASS_EXT=y"
+		return 1
+	fi
+	cp "$vmlinuz" "$KDIR/vmlinuz.tmp" && mv "$KDIR/vmlinuz.tmp" "$KDIR/vmlinuz"
+	cp "$config" "$KDIR/config"
+	echo "$ver" >"$KDIR/release.tmp"
+	rm -rf "$root"
+}
+
+if ! extract_kernel "$KVER"; then
+	log "pinned $KVER unavailable; looking for the newest sched_ext kernel in trixie-backports"
+	apt_update
+	# the generic amd64 flavour first (newest first), then cloud/rt ones
+	mapfile -t all < <(apt-cache "${APT_OPTS[@]}" pkgnames linux-binary- 2>/dev/null |
+		grep -E '^linux-binary-[0-9].*-amd64$' | sed 's/^linux-binary-//' | sort -rV)
+	cands=()
+	for v in "${all[@]}"; do [[ $v =~ ^[0-9.]+\+deb[0-9]+-amd64$ ]] && cands+=("$v"); done
+	for v in "${all[@]}"; do [[ $v =~ ^[0-9.]+\+deb[0-9]+-amd64$ ]] || cands+=("$v"); done
+	ok=0
+	for v in "${cands[@]}"; do
+		[[ $v == "$KVER" ]] && continue
+		if extract_kernel "$v"; then KVER=$v; ok=1; break; fi
+	done
+	((ok)) || die "no linux-binary-* with CONFIG_SCHED_CLASS_EXT=y in trixie-backports"
+fi
+
+# vmlinux with .BTF: the bzImage payload is zstd; decompress from the first
+# zstd frame magic (28 b5 2f fd). zstd exits 1 on the trailing bytes but the
+# ELF it wrote is complete.
+off=$(LC_ALL=C grep -obUaP '\x28\xb5\x2f\xfd' "$KDIR/vmlinuz" | head -n1 | cut -d: -f1)
+[[ -n $off ]] || die "no zstd payload in vmlinuz"
+tail -c +$((off + 1)) "$KDIR/vmlinuz" | zstd -dc -q 2>/dev/null >"$KDIR/vmlinux.tmp" || true
+[[ $(head -c4 "$KDIR/vmlinux.tmp" | od -An -tx1 | tr -d ' ') == 7f454c46 ]] ||
+	die "decompressed payload is not an ELF"
+mv "$KDIR/vmlinux.tmp" "$KDIR/vmlinux"
+"$BPFTOOL" btf dump file "$KDIR/vmlinux" format c >"$KDIR/vmlinux.h.tmp" ||
+	die "bpftool btf dump failed"
+mv "$KDIR/vmlinux.h.tmp" "$KDIR/vmlinux.h"
+mv "$KDIR/release.tmp" "$KDIR/release"
+log "cached $KVER in $KDIR"
+echo "$KDIR"
