@@ -39,6 +39,13 @@ ThreadHandoff &thread_handoff() noexcept;
 /// the record unregistered and libdoor works exactly as before.
 void handoff_register_thread() noexcept;
 
+/// True while scx_door is the loaded sched_ext scheduler (sysfs; slow).
+bool scx_door_is_loaded() noexcept;
+
+/// Starts watching for scx_door going away (sched_watch.cpp); weak so that
+/// sched_register.cpp also links on its own.
+__attribute__((weak)) void handoff_watch_scheduler() noexcept;
+
 /// This thread's token (0 when unregistered); published in call slots.
 inline std::uint64_t handoff_self_token() noexcept {
   ThreadHandoff &h = thread_handoff();

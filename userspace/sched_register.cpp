@@ -187,6 +187,11 @@ void handoff_register_thread() noexcept {
   h.intent.magic = SCX_DOOR_INTENT_MAGIC;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   g_handoff_active.store(true, std::memory_order_relaxed);
+  // libdoor proper (sched_watch.cpp) watches for the scheduler going away;
+  // programs that link this file alone (tests/vm) do without.
+  if (handoff_watch_scheduler) handoff_watch_scheduler();
 }
+
+bool scx_door_is_loaded() noexcept { return scx_door_loaded(); }
 
 }  // namespace door::detail
