@@ -157,9 +157,10 @@ TEST(Hostile, LyingCallHeadersGetErrorsNotCrashes) {
     EXPECT_EQ(rc.call(1, 3, kCallViaChannel, 1 << 20, 0), EINVAL) << "unsealed memfd must be refused";
   }
   // A well-formed call on the same hostile connection still works.
-  std::memcpy(slot_data(slot_at(rc.region, 0)), "fine", 4);
+  std::memcpy(slot_at(rc.region, 0)->small_args, "fine", 4);
   EXPECT_EQ(rc.call(0, 5, 0, 4, 0), 0);
-  EXPECT_EQ(std::memcmp(slot_data(slot_at(rc.region, 0)), "fine", 4), 0);
+  EXPECT_EQ(slot_at(rc.region, 0)->result_offset, kResultInHeader);
+  EXPECT_EQ(std::memcmp(slot_at(rc.region, 0)->small_result, "fine", 4), 0);
   EXPECT_TRUE(alive(srv.pid()));
   EXPECT_EQ(call_str(srv.door(), "good"), "good");
 }

@@ -371,6 +371,9 @@ Result<void> take_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq, door_
       src = slot_data(s) + roff;
     }
     if (att.fds.size() != ndesc) return fail(std::errc::bad_file_descriptor);
+  } else if (roff == kResultInHeader) {
+    if (size > kSmallResult || ndesc != 0) return fail(std::errc::bad_file_descriptor);
+    src = s->small_result;
   } else {
     if (size > kSlotData || roff + size > kSlotData || ndesc != 0) return fail(std::errc::bad_file_descriptor);
     src = slot_data(s) + roff;
@@ -548,7 +551,9 @@ Result<void> client_call(int fd, door_arg_t *params) noexcept {
     if (!r) return finish_error(r.error());
     if (size && size <= kSlotData) std::memcpy(slot_data(s), params->data_ptr, size);
     flags |= kCallViaChannel;
-  } else if (size) {
+  } else if (size <= kSmallArgs) {
+    if (size) std::memcpy(s->small_args, params->data_ptr, size);
+  } else {
     std::memcpy(slot_data(s), params->data_ptr, size);
   }
   close_released(descs, ndesc);

@@ -345,15 +345,39 @@ struct Prepared {
   unsigned ndesc = 0;
 };
 
+bool counts_active(const ServerDoor &d) noexcept {
+  // Only unref delivery needs to know whether invocations are running.
+  return (d.ident.attributes & (DOOR_UNREF | DOOR_UNREF_MULTI)) != 0;
+}
+
+/// Marks the invocation running (pairs with finish_call_state).
+void start_call_state(ServerThread *t, std::uint32_t seq) noexcept {
+  t->call_state.store((std::uint64_t(seq) << 2) | kCallRunning, std::memory_order_release);
+}
+
+/// Ends the running state; waits out a cancellation the reactor is issuing
+/// for this very invocation (a few instructions), so that a cancel can
+/// never hit the thread's next invocation.
+void finish_call_state(ServerThread *t) noexcept {
+  std::uint64_t v = t->call_state.load(std::memory_order_acquire);
+  for (;;) {
+    if (v & kCallCancelling) {
+      cpu_relax();
+      v = t->call_state.load(std::memory_order_acquire);
+      continue;
+    }
+    if (t->call_state.compare_exchange_weak(v, 0, std::memory_order_acq_rel)) return;
+  }
+}
+
 void end_call(ServerThread *t) noexcept {
-  std::lock_guard g(t->cancel_mu);
+  finish_call_state(t);
   if (t->arg_map) munmap(t->arg_map, t->arg_map_len);
   t->arg_map = nullptr;
   t->arg_map_len = 0;
   t->descs.clear();
-  if (ServerDoor *d = t->call_door) {
-    bool last = d->active.fetch_sub(1) == 1;
-    if (last && (d->ident.attributes & (DOOR_UNREF | DOOR_UNREF_MULTI))) {
+  if (ServerDoor *d = t->call_door; d && counts_active(*d)) {
+    if (d->active.fetch_sub(1) == 1) {
       std::shared_ptr<ServerDoor> sp = t->door_hold ? t->door_hold : t->call_conn ? t->call_conn->door : nullptr;
       if (sp) unref_after_invocation(sp);
     }
@@ -375,20 +399,18 @@ Prepared prepare_call(ServerThread *t, std::uint32_t seq) noexcept {
   std::uint64_t size = s->arg_size;
   std::uint32_t ndesc = s->arg_ndesc;
   std::atomic_thread_fence(std::memory_order_acquire);
-  {
-    std::lock_guard g(t->cancel_mu);
-    t->in_call = true;
-    t->replied = false;
-    t->seq = seq;
-    t->no_results = (flags & kCallNoResults) != 0;
-    // Raw pointers: the binding (t->conn) keeps the connection and door
-    // alive; door_reply_np moves that reference to call_hold before it
-    // unbinds. No reference-count traffic per call.
-    t->call_door = door;
-    t->call_conn = conn;
-    t->call_slot = t->slot;
-    door->active.fetch_add(1);
-  }
+  t->in_call = true;
+  t->replied = false;
+  t->seq = seq;
+  t->no_results = (flags & kCallNoResults) != 0;
+  // Raw pointers: the binding (t->conn) keeps the connection and door
+  // alive; door_reply_np moves that reference to call_hold before it
+  // unbinds. No reference-count traffic per call.
+  t->call_door = door;
+  t->call_conn = conn;
+  t->call_slot = t->slot;
+  if (counts_active(*door)) door->active.fetch_add(1);
+  start_call_state(t, seq);
   Prepared p;
   auto reject = [&](int err) {
     if (flags & kCallViaChannel) {
@@ -404,7 +426,9 @@ Prepared prepare_call(ServerThread *t, std::uint32_t seq) noexcept {
   if (ndesc > kMaxDescPerCall) return reject(E2BIG);
   if (ndesc && (door->ident.attributes & DOOR_REFUSE_DESC)) return reject(ENOTSUP);
   if (ndesc > door->desc_max.load()) return reject(ENFILE);
-  const char *inline_src = slot_data(s);
+  // Small arguments ride in the header line (see kSmallArgs) unless they
+  // came with descriptors on the channel.
+  const char *inline_src = (size <= kSmallArgs && !(flags & kCallViaChannel)) ? s->small_args : slot_data(s);
   if (flags & kCallViaChannel) {
     int chan = conn->slots[t->slot].chan.load();
     if (chan < 0) return reject(EINVAL);
@@ -456,16 +480,14 @@ Prepared prepare_call(ServerThread *t, std::uint32_t seq) noexcept {
 Prepared prepare_unref(ServerThread *t) noexcept {
   ServerDoor *door = t->door_hold.get();
   unref_started(*door);
-  {
-    std::lock_guard g(t->cancel_mu);
-    t->in_call = true;
-    t->replied = true;
-    t->no_results = true;
-    t->seq = 0;
-    t->call_door = door;
-    t->call_conn = nullptr;
-    door->active.fetch_add(1);
-  }
+  t->in_call = true;
+  t->replied = true;
+  t->no_results = true;
+  t->seq = 0;
+  t->call_door = door;
+  t->call_conn = nullptr;
+  door->active.fetch_add(1);  // unref doors always count (counts_active)
+  start_call_state(t, 0);
   Prepared p;
   p.run = true;
   p.proc = door->proc;
@@ -515,8 +537,14 @@ int post_reply(ServerThread *t, char *data, std::size_t size, door_desc_t *descs
     if (!r) return r.error() == std::errc::too_many_files_open ? EMFILE : EINVAL;
     rflags = kResultViaChannel;
   }
-  std::uint32_t off = result_offset_for(size);
-  if (size && size <= kSlotData) std::memmove(slot_data(s) + off, data, size);
+  std::uint32_t off;
+  if (size <= kSmallResult && !rflags) {
+    off = kResultInHeader;
+    if (size) std::memcpy(s->small_result, data, size);
+  } else {
+    off = result_offset_for(size);
+    if (size && size <= kSlotData) std::memmove(slot_data(s) + off, data, size);
+  }
   s->result_offset = off;
   s->error = 0;
   s->result_size = size;
@@ -682,10 +710,15 @@ void cancel_call(const std::shared_ptr<ServerConn> &conn, std::uint32_t i, std::
   if (conn->door->ident.attributes & DOOR_NO_CANCEL) return;
   ServerThread *t = conn->slots[i].owner.load();
   if (!t) return;
-  std::lock_guard g(t->cancel_mu);
-  // Only the very invocation the client abandoned is cancelled; the thread
-  // cannot finish it while we hold cancel_mu (end_call takes it).
-  if (t->in_call && t->seq == seq && t->call_conn == conn.get() && !t->replied) pthread_cancel(t->self);
+  // Only the very invocation the client abandoned is cancelled: moving its
+  // state word to "cancelling" holds the thread's end_call off until the
+  // cancel request is issued.
+  std::uint64_t running = (std::uint64_t(seq) << 2) | kCallRunning;
+  if (!t->call_state.compare_exchange_strong(running, (std::uint64_t(seq) << 2) | kCallCancelling,
+                                             std::memory_order_acq_rel))
+    return;
+  if (t->call_conn == conn.get()) pthread_cancel(t->self);
+  t->call_state.store(running, std::memory_order_release);
 }
 
 }  // namespace

@@ -123,12 +123,16 @@ struct Pool {
   std::vector<ServerThread *> bound;  ///< threads bound to a slot (recall candidates)
 };
 
+inline constexpr std::uint64_t kCallRunning = 1, kCallCancelling = 2;
+
 /// The server-side state of a pool thread (thread-local).
 struct ServerThread {
   sigjmp_buf park;                  ///< door_return lands here
   bool park_ready = false;          ///< park is set (thread is in server_loop)
   pthread_t self{};
-  std::mutex cancel_mu;             ///< orders client-abort cancellation vs. call end
+  /// (seq << 2) | kCallRunning while an invocation runs, | kCallCancelling
+  /// while the reactor cancels it for an aborted client; 0 otherwise.
+  std::atomic<std::uint64_t> call_state{0};
   std::atomic<bool> idle_bound{false};  ///< bound and asleep waiting for a call
   std::atomic<bool> recall{false};      ///< its pool has queued work: come back
   Pool *pool = nullptr;             ///< pool served now

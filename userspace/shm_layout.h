@@ -89,6 +89,7 @@ struct SlotHeader {
   std::uint32_t arg_ndesc;
   std::uint32_t client_cpu;
   std::uint64_t client_token;  ///< scheduler handoff token of the caller
+  char small_args[32];         ///< arguments of <= kSmallArgs bytes ride here
   // Cache line 1: server-written, read by the client after rsp says done.
   alignas(64) std::atomic<std::uint32_t> rsp;
   std::int32_t error;          ///< errno for the caller, 0 on success
@@ -97,7 +98,8 @@ struct SlotHeader {
   std::uint32_t result_flags;
   std::uint64_t server_token;  ///< scheduler handoff token of the server thread
   std::uint32_t server_cpu;
-  std::uint32_t result_offset; ///< where inline results start in the data area
+  std::uint32_t result_offset; ///< where inline results start (kResultInHeader: small_result)
+  char small_result[24];       ///< results of <= kSmallResult bytes ride here
   // Cache line 2: claim word, touched by the client only on interruption.
   alignas(64) std::atomic<std::uint32_t> claim;
 };
@@ -107,8 +109,17 @@ static_assert(sizeof(SlotHeader) <= kSlotHeaderSize);
 static_assert(offsetof(SlotHeader, req) == 0);
 static_assert(offsetof(SlotHeader, rsp) == 64);
 static_assert(offsetof(SlotHeader, claim) == 128);
+static_assert(offsetof(SlotHeader, small_args) + sizeof(SlotHeader::small_args) == 64);
+static_assert(offsetof(SlotHeader, small_result) + sizeof(SlotHeader::small_result) == 128);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+
+/// Payloads this small travel inside the cache line that carries their
+/// futex word (req for arguments, rsp for results): a small call moves two
+/// cache lines between CPUs instead of four.
+inline constexpr std::uint32_t kSmallArgs = 32;
+inline constexpr std::uint32_t kSmallResult = 24;
+inline constexpr std::uint32_t kResultInHeader = 0xffffffffu;
 
 /// Inline results that fit in the upper half of the data area go there, so
 /// arguments (lower half, client-written) and results (server-written) never
