@@ -69,12 +69,12 @@ void handle(State &s, Watch *w, std::uint32_t events) {
     case Kind::Wakeup: {
       std::uint64_t v;
       (void)!read(s.evfd, &v, sizeof v);
-      std::vector<std::function<void()>> todo;
+      std::vector<std::function<void()>> ready;
       {
         std::lock_guard g(s.mu);
-        todo.swap(s.posted);
+        ready.swap(s.posted);
       }
-      for (auto &f : todo) f();
+      for (auto &f : ready) f();
       return;
     }
     case Kind::Door:
