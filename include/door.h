@@ -6,7 +6,7 @@
  * constants (with the illumos numeric values), structures and prototypes, so
  * programs written for illumos compile unchanged. Linux-only extensions carry
  * an `_np` suffix. Semantics and every deliberate difference from illumos are
- * documented in README.md and doc/doors.7.md.
+ * documented in README.md and doc/man/doors.7.
  */
 #ifndef LINUX_DOORS_DOOR_H
 #define LINUX_DOORS_DOOR_H

@@ -10,7 +10,7 @@ namespace door::detail {
 void close_application_fd(int fd) noexcept;
 
 /// The definition of libc function `name` that libdoor's interposer of the
-/// same name forwards to (a sanitizer's interceptor first, when present).
+/// same name forwards to (dlsym RTLD_NEXT).
 void *next_symbol(const char *name) noexcept;
 
 /// Installs the pthread_atfork handlers (idempotent).
