@@ -61,6 +61,16 @@ pclibdir=$(pkg-config --variable=libdir door)
 "$CXX" -std=c++20 -Wall -Wextra -Wpedantic -Werror "${SANFLAGS[@]}" "$SRC/consumer.cpp" -o "$WORK/pc_cxx" $flags \
   -Wl,-rpath,"$pclibdir"
 
+step "illumos-style examples against the installed library"
+# The examples/ programs are plain illumos C: they must build from the
+# installed headers and library alone, and fdpass and sessions must run.
+EXAMPLES="$SRC/../../examples"
+for ex in ncd nc fdpass sessions; do
+  # shellcheck disable=SC2086
+  "$CC" -std=c11 -D_GNU_SOURCE -Wall -Wextra "${SANFLAGS[@]}" "$EXAMPLES/$ex.c" -o "$WORK/ex_$ex" $flags \
+    -lpthread -Wl,-rpath,"$pclibdir" || fail "example $ex does not build against the installed library"
+done
+
 step "find_package(door)"
 cmake -S "$SRC" -B "$WORK/cmake-build" -DCMAKE_PREFIX_PATH="$STAGE" -DCMAKE_C_COMPILER="$CC" \
   -DCMAKE_CXX_COMPILER="$CXX" -DCMAKE_C_FLAGS="-Wall -Wextra -Werror ${SANFLAGS[*]}" \
@@ -69,7 +79,8 @@ cmake -S "$SRC" -B "$WORK/cmake-build" -DCMAKE_PREFIX_PATH="$STAGE" -DCMAKE_C_CO
 cmake --build "$WORK/cmake-build" -j2 > "$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; fail "building it"; }
 
 step "run"
-for exe in "$WORK/pc_c" "$WORK/pc_cxx" "$WORK/cmake-build/consumer_c" "$WORK/cmake-build/consumer_cxx"; do
+for exe in "$WORK/pc_c" "$WORK/pc_cxx" "$WORK/cmake-build/consumer_c" "$WORK/cmake-build/consumer_cxx" \
+           "$WORK/ex_fdpass" "$WORK/ex_sessions"; do
   resolved=$(ldd "$exe" | awk '/libdoor\.so\.1/ {print $3}')
   [ "$(cd "$(dirname "$resolved")" && pwd -P)" = "$(cd "$libdir" && pwd -P)" ] \
     || fail "$(basename "$exe") loads $resolved, not the staged library"
