@@ -39,12 +39,19 @@ APT_OPTS=(-y -q -o DPkg::Lock::Timeout=900 -o Dpkg::Options::=--force-confdef
 BASE_PKGS=(build-essential cmake pkgconf libgtest-dev libgmock-dev
            libbenchmark-dev libexpected-dev libfmt-dev libcli11-dev
            nlohmann-json3-dev)
+# Hardening (valgrind memcheck, libFuzzer runtime) and the benchmark suite's
+# baselines (gRPC over a unix socket) and plots.
+TOOL_PKGS=(valgrind libclang-rt-19-dev libgrpc++-dev libprotobuf-dev
+           protobuf-compiler protobuf-compiler-grpc gnuplot-nox)
+# Async door calls need io_uring futex operations: liburing >= 2.6. Debian 12
+# has 2.3; trixie's 2.9 installs on bookworm (its runtime needs only libc6).
+URING_PKGS=(liburing-dev)
 SCX_PKGS=(clang-19 llvm-19 qemu-system-x86 busybox-static cpio zstd xz-utils
           libelf-dev zlib1g-dev)
 # Need newer versions than Debian 12's main archive has (sched_ext struct_ops
 # links need libbpf >= 1.4, bpftool >= 7.5 for the vmlinux.h/skeleton flow).
 BPF_PKGS=(libbpf-dev bpftool)
-declare -A MIN_VERSION=([libbpf-dev]="1:1.4" [bpftool]="7.5")
+declare -A MIN_VERSION=([libbpf-dev]="1:1.4" [bpftool]="7.5" [liburing-dev]="2.6")
 
 [[ -r /etc/os-release ]] || die "/etc/os-release missing: unsupported system"
 # shellcheck disable=SC1091
@@ -56,7 +63,8 @@ OS_CODENAME=${VERSION_CODENAME:-}
 # version_ge A B: A >= B for dotted numeric versions (24.10 >= 24.04).
 version_ge() { [[ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" == "$2" ]]; }
 
-USE_BACKPORTS=0
+USE_BACKPORTS=0   # Debian 12: bpf packages from bookworm-backports,
+                  # liburing from trixie, both pinned low.
 case "$OS_ID" in
   debian)
     if [[ "$OS_VER" == 12* || "$OS_CODENAME" == bookworm ]]; then
@@ -75,7 +83,8 @@ case "$OS_ID" in
     die "unsupported distribution '$OS_ID' (Debian 12+, Ubuntu 24.10+)" ;;
 esac
 
-WANT=("${BASE_PKGS[@]}")
+WANT=("${BASE_PKGS[@]}" "${TOOL_PKGS[@]}")
+(( USE_BACKPORTS )) || WANT+=("${URING_PKGS[@]}")
 if [[ "${DOOR_SETUP_SCX:-1}" != 0 ]]; then
   if (( USE_BACKPORTS )); then
     WANT+=("${SCX_PKGS[@]}")
@@ -99,11 +108,15 @@ installed_ok() {
 MISSING=()
 for p in "${WANT[@]}"; do installed_ok "$p" || MISSING+=("$p"); done
 MISSING_BPO=()
+MISSING_TRIXIE=()
 if (( USE_BACKPORTS )) && [[ "${DOOR_SETUP_SCX:-1}" != 0 ]]; then
   for p in "${BPF_PKGS[@]}"; do installed_ok "$p" || MISSING_BPO+=("$p"); done
 fi
+if (( USE_BACKPORTS )); then
+  for p in "${URING_PKGS[@]}"; do installed_ok "$p" || MISSING_TRIXIE+=("$p"); done
+fi
 
-if (( ${#MISSING[@]} == 0 && ${#MISSING_BPO[@]} == 0 )); then
+if (( ${#MISSING[@]} == 0 && ${#MISSING_BPO[@]} == 0 && ${#MISSING_TRIXIE[@]} == 0 )); then
   log "all packages already installed (${OS_ID} ${OS_VER}); nothing to do"
   exit 0
 fi
@@ -163,29 +176,34 @@ bookworm_archive() {
   printf '%s %s\n' "$uri" "$key"
 }
 
-if (( ${#MISSING_BPO[@]} )); then
-  if grep -rqsE '^[[:space:]]*Suites:.*[[:space:]]bookworm-backports([[:space:]]|$)' \
+# add_suite SUITE: makes SUITE (same archive and keyring as bookworm) known to
+# apt with priority 100, so only packages named with -t SUITE come from it.
+add_suite() {
+  local suite=$1 uri key
+  if grep -rqsE "^[[:space:]]*Suites:.*[[:space:]]${suite}([[:space:]]|\$)" \
        /etc/apt/sources.list.d/ --include='*.sources' ||
-     grep -rqsE '^[[:space:]]*deb[[:space:]].*[[:space:]]bookworm-backports[[:space:]]' \
+     grep -rqsE "^[[:space:]]*deb[[:space:]].*[[:space:]]${suite}[[:space:]]" \
        /etc/apt/sources.list /etc/apt/sources.list.d/ --include='*.list'; then
-    log "bookworm-backports already configured"
+    log "$suite already configured"
   else
-    read -r BPO_URI BPO_KEY < <(bookworm_archive)
-    if write_if_changed /etc/apt/sources.list.d/bookworm-backports.sources \
+    read -r uri key < <(bookworm_archive)
+    if write_if_changed "/etc/apt/sources.list.d/${suite}.sources" \
 "Types: deb
-URIs: $BPO_URI
-Suites: bookworm-backports
+URIs: $uri
+Suites: $suite
 Components: main
-Signed-By: $BPO_KEY"; then
+Signed-By: $key"; then
       NEED_UPDATE=1
     fi
   fi
-  # Backports never win by default; only packages named with -t come from it.
-  write_if_changed /etc/apt/preferences.d/bookworm-backports \
+  write_if_changed "/etc/apt/preferences.d/${suite}" \
 "Package: *
-Pin: release n=bookworm-backports
+Pin: release n=${suite}
 Pin-Priority: 100" || true
-fi
+}
+
+(( ${#MISSING_BPO[@]} )) && add_suite bookworm-backports
+(( ${#MISSING_TRIXIE[@]} )) && add_suite trixie
 
 # ---- apt-get update only when needed ------------------------------------------
 # has_candidate PKG [SUITE]: apt knows an installable version (from SUITE).
@@ -208,6 +226,11 @@ fi
 if (( ! NEED_UPDATE )); then
   for p in "${MISSING_BPO[@]}"; do
     has_candidate "$p" bookworm-backports || { NEED_UPDATE=1; break; }
+  done
+fi
+if (( ! NEED_UPDATE )); then
+  for p in "${MISSING_TRIXIE[@]}"; do
+    has_candidate "$p" trixie || { NEED_UPDATE=1; break; }
   done
 fi
 
@@ -235,12 +258,19 @@ if (( ${#MISSING_BPO[@]} )); then
   log "installing from bookworm-backports: ${MISSING_BPO[*]}"
   apt_install -t bookworm-backports "${MISSING_BPO[@]}"
 fi
+if (( ${#MISSING_TRIXIE[@]} )); then
+  log "installing from trixie: ${MISSING_TRIXIE[*]}"
+  apt_install -t trixie "${MISSING_TRIXIE[@]}"
+fi
 
 # ---- Verify -------------------------------------------------------------------
 FAILED=()
 for p in "${WANT[@]}"; do installed_ok "$p" || FAILED+=("$p"); done
 if (( USE_BACKPORTS )) && [[ "${DOOR_SETUP_SCX:-1}" != 0 ]]; then
   for p in "${BPF_PKGS[@]}"; do installed_ok "$p" || FAILED+=("$p"); done
+fi
+if (( USE_BACKPORTS )); then
+  for p in "${URING_PKGS[@]}"; do installed_ok "$p" || FAILED+=("$p"); done
 fi
 (( ${#FAILED[@]} == 0 )) || die "still missing or too old after install: ${FAILED[*]}"
 log "done"
