@@ -320,16 +320,29 @@ bool exhaust_descriptors() {
 
 void noop_handler(int) {}
 
+/// How ThreadSignalTimer installs its handler.
+enum class Install { Sigaction, SigactionRestart, SignalFn, SigsetFn };
+
 /// Sends SIGUSR1 to the calling thread after `ms` (once), with a handler
-/// installed with or without SA_RESTART. Restores everything on destruction.
+/// installed with or without SA_RESTART (signal() and sigset() install
+/// BSD-style handlers, which restart). Restores everything on destruction.
 class ThreadSignalTimer {
  public:
-  ThreadSignalTimer(int ms, bool restart) {
+  ThreadSignalTimer(int ms, bool restart) : ThreadSignalTimer(ms, restart ? Install::SigactionRestart : Install::Sigaction) {}
+  ThreadSignalTimer(int ms, Install how) {
     struct sigaction sa{};
     sa.sa_handler = noop_handler;
-    sa.sa_flags = restart ? SA_RESTART : 0;
+    sa.sa_flags = how == Install::SigactionRestart ? SA_RESTART : 0;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR1, &sa, &old_);
+    if (how == Install::SignalFn || how == Install::SigsetFn) {
+      sigaction(SIGUSR1, nullptr, &old_);
+      if (how == Install::SignalFn)
+        signal(SIGUSR1, noop_handler);
+      else
+        sigset(SIGUSR1, noop_handler);
+    } else {
+      sigaction(SIGUSR1, &sa, &old_);
+    }
     sigset_t s;
     sigemptyset(&s);
     sigaddset(&s, SIGUSR1);
@@ -1063,6 +1076,28 @@ TEST(DoorCall, EINTR_SignalWithoutSaRestartWhileServerWorks) {
   EXPECT_EQ(e, EINTR);
   EXPECT_LT(took, 1.0);
 }
+
+/// libdoor waits untimed unless some handler restarts system calls, so it
+/// must notice handlers installed by every libc entry point.
+void expect_eintr_with_handler_from(Install how) {
+  ServerProcess sp([] { return std::vector<int>{door_create(sleep_proc, reinterpret_cast<void *>(2000), 0)}; });
+  ASSERT_GE(sp.door(), 0);
+  int e;
+  double took;
+  {
+    ThreadSignalTimer timer(100, how);
+    ASSERT_TRUE(timer.ok());
+    auto t0 = Clock::now();
+    e = call_err(sp.door(), "x", 1);
+    took = seconds_since(t0);
+  }
+  EXPECT_EQ(e, EINTR);
+  EXPECT_LT(took, 1.0) << "door_call was restarted after the handler ran";
+}
+
+TEST(DoorCall, EINTR_SignalWithHandlerFromSignalFunction) { expect_eintr_with_handler_from(Install::SignalFn); }
+
+TEST(DoorCall, EINTR_SignalWithHandlerFromSigsetFunction) { expect_eintr_with_handler_from(Install::SigsetFn); }
 
 TEST(DoorCall, EAGAIN_SignalWhileWaitingForServerThread) {
   ServerProcess sp([] {

@@ -296,3 +296,38 @@ TEST(Hostile, HelloFloodIsBounded) {
   EXPECT_TRUE(alive(srv.pid()));
   EXPECT_EQ(call_str(d, "ok"), "ok");
 }
+
+// The idle sweep (idle_sweep.h): a bound thread sleeps untimed, and the
+// reactor returns it to its pool once its slot has been quiet for 1-1.5 s.
+// The protocol shows it: kReqBound is set while a thread owns the slot.
+TEST(IdleSweep, QuietSlotReleasesItsThreadAfterAboutASecond) {
+  ServerProcess srv([] { return std::vector<int>{door_create(doortest::echo_proc, nullptr, 0)}; });
+  RawClient rc;
+  ASSERT_TRUE(rc.hello(srv.door()));
+  SlotHeader *s = slot_at(rc.region, 0);
+  std::memcpy(s->small_args, "ping", 4);
+  ASSERT_EQ(rc.call(0, 1, 0, 4, 0), 0);
+  ASSERT_TRUE(s->req.load() & kReqBound) << "a server thread should own the slot after a call";
+  // Calls every 300 ms keep the thread bound past the idle limit.
+  auto busy_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2000);
+  uint32_t seq = 2;
+  while (std::chrono::steady_clock::now() < busy_until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // Keep kReqBound: a bound thread needs no NeedServer (see post_call).
+    uint32_t v = s->req.load();
+    s->req.store((v & kReqBound) | seq);
+    syscall(SYS_futex, &s->req, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+    for (int i = 0; i < 2000 && !((s->rsp.load() & kSeqMask) == seq && (s->rsp.load() & kRspDone)); i++) usleep(500);
+    ASSERT_EQ(s->rsp.load() & kSeqMask, seq) << "call " << seq << " unanswered";
+    ASSERT_TRUE(s->req.load() & kReqBound) << "the thread left a slot that was called every 300 ms";
+    seq++;
+  }
+  auto quiet_since = std::chrono::steady_clock::now();
+  while ((s->req.load() & kReqBound) && std::chrono::steady_clock::now() - quiet_since < std::chrono::seconds(5))
+    usleep(5000);
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - quiet_since).count();
+  EXPECT_FALSE(s->req.load() & kReqBound) << "the thread never left the quiet slot";
+  EXPECT_GE(took, 0.9);
+  EXPECT_LE(took, 2.5);
+  EXPECT_EQ(call_str(srv.door(), "after"), "after");
+}

@@ -25,6 +25,7 @@
 #include "runtime.h"
 #include "scm.h"
 #include "server.h"
+#include "signal_restart.h"
 #include "wire.h"
 
 namespace door::detail {
@@ -308,7 +309,10 @@ WaitOutcome wait_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq) noexce
   if (!g_handoff_active.load(std::memory_order_relaxed) &&
       cs.spin.spin(static_cast<int>(s->server_cpu), [&] { return done(s->rsp.load(std::memory_order_acquire)); }))
     return WaitOutcome::Replied;
+  // Timed only when a caught signal would otherwise restart the wait
+  // unseen (signal_restart.h): the timer costs a tenth of a round trip.
   static const struct timespec kLong{3600, 0};
+  const struct timespec *timeout = restarting_handlers_installed() ? &kLong : nullptr;
   for (;;) {
     std::uint32_t v = s->rsp.load(std::memory_order_acquire);
     if (done(v)) return WaitOutcome::Replied;
@@ -317,7 +321,7 @@ WaitOutcome wait_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq) noexce
       if (!s->rsp.compare_exchange_weak(v, v | kRspWaiting, std::memory_order_acq_rel)) continue;
       v |= kRspWaiting;
     }
-    int r = futex_wait(&s->rsp, v, &kLong);
+    int r = futex_wait(&s->rsp, v, timeout);
     if (r != EINTR) continue;
     if (done(s->rsp.load(std::memory_order_acquire))) return WaitOutcome::Replied;
     // Interrupted: take the call back if no server thread has claimed it.

@@ -27,6 +27,7 @@
 #include "fork_graveyard.h"
 #include "futex.h"
 #include "handoff.h"
+#include "idle_sweep.h"
 #include "reactor.h"
 #include "runtime.h"
 #include "scm.h"
@@ -40,8 +41,6 @@ namespace door::detail {
 
 namespace {
 
-/// A bound thread that sees no call for this long returns to its pool.
-constexpr std::uint64_t kBoundIdleNs = 1000ull * 1000 * 1000;
 /// Connections one client process may hold to one door.
 constexpr std::size_t kMaxConnsPerClient = 256;
 
@@ -198,6 +197,7 @@ void unbind(ServerThread *t) noexcept {
     std::lock_guard g(t->pool->mu);
     std::erase(t->pool->bound, t);
   }
+  idle_sweep_remove(t);  // before the binding goes: the sweep may touch t->conn
   std::shared_ptr<ServerConn> c = std::move(t->conn);
   std::uint32_t i = t->slot;
   ServerSlot &ss = c->slots[i];
@@ -246,6 +246,7 @@ bool bind(ServerThread *t, WorkItem &w) noexcept {
     std::lock_guard g(t->pool->mu);
     t->pool->bound.push_back(t);
   }
+  idle_sweep_add(t);
   SlotHeader *s = t->conn->slot(t->slot);
   s->server_token = handoff_self_token();
   s->req.fetch_or(kReqBound, std::memory_order_acq_rel);
@@ -286,12 +287,11 @@ Work take_work(ServerThread *t) noexcept {
 }
 
 /// Waits on the bound slot for the next call. Returns its seq, or 0 when
-/// the thread left the slot (idle timeout, dead client).
+/// the thread left the slot (recalled when idle, dead client).
 std::uint32_t wait_for_call(ServerThread *t) noexcept {
   ServerConn *conn = t->conn.get();
   SlotHeader *s = conn->slot(t->slot);
   ServerSlot &ss = conn->slots[t->slot];
-  std::uint64_t idle_since = now_ns();
   bool spun = false;
   for (;;) {
     std::uint32_t v = s->req.load(std::memory_order_acquire);
@@ -302,11 +302,16 @@ std::uint32_t wait_for_call(ServerThread *t) noexcept {
     std::uint32_t seq = v & kSeqMask;
     if (seq != ss.last_seen && seq != 0) {
       ss.last_seen = seq;
-      if (claim_call(s, seq)) return seq;
+      if (claim_call(s, seq)) {
+        // Owner-only counter: a plain load and store, read by the sweep.
+        t->calls_taken.store(t->calls_taken.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        return seq;
+      }
       continue;  // withdrawn: wait for the next one
     }
-    // The pool has work and no idle thread: leave this quiet slot (its
-    // caller's next call will ask for a thread again).
+    // Recalled (the pool has work and no idle thread, or the idle sweep
+    // found this slot quiet): leave it; its caller's next call asks for a
+    // thread again.
     if (t->recall.exchange(false) && try_unbind(t, v)) return 0;
     if (!spun) {
       spun = true;
@@ -321,15 +326,10 @@ std::uint32_t wait_for_call(ServerThread *t) noexcept {
       if (!s->req.compare_exchange_weak(v, v | kReqWaiting, std::memory_order_acq_rel)) continue;
       v |= kReqWaiting;
     }
-    std::uint64_t waited = now_ns() - idle_since;
-    if (waited >= kBoundIdleNs) {
-      if (try_unbind(t, v)) return 0;
-      continue;
-    }
-    std::uint64_t left = kBoundIdleNs - waited;
-    struct timespec ts{static_cast<time_t>(left / 1000000000ull), static_cast<long>(left % 1000000000ull)};
+    // Untimed: a timed wait arms an hrtimer per call (a tenth of a
+    // same-CPU round trip); the idle sweep recalls a quiet thread instead.
     t->idle_bound.store(true);
-    if (!t->recall.load()) futex_wait(&s->req, v, &ts);  // EINTR/ETIMEDOUT: re-evaluate
+    if (!t->recall.load()) futex_wait(&s->req, v, nullptr);  // EINTR: re-evaluate
     t->idle_bound.store(false);
   }
 }
@@ -738,15 +738,18 @@ void pool_push(Pool *p, WorkItem w) noexcept {
   // bound thread's idle timeout. Threads in `bound` cannot unbind while we
   // hold the pool lock, so their slot stays valid here.
   for (ServerThread *t : p->bound)
-    if (t->idle_bound.load() && !t->recall.exchange(true)) {
-      // Changing the word (dropping kReqWaiting) makes a FUTEX_WAIT that is
-      // about to start return at once: no lost wake-up between the
-      // thread's recall check and its sleep.
-      SlotHeader *sh = t->conn->slot(t->slot);
-      sh->req.fetch_and(~kReqWaiting, std::memory_order_acq_rel);
-      futex_wake(&sh->req);
-      break;
-    }
+    if (t->idle_bound.load() && recall_bound_thread(t)) break;
+}
+
+bool recall_bound_thread(ServerThread *t) noexcept {
+  if (t->recall.exchange(true)) return false;
+  // Changing the word (dropping kReqWaiting) makes a FUTEX_WAIT that is
+  // about to start return at once: no lost wake-up between the thread's
+  // recall check and its sleep.
+  SlotHeader *sh = t->conn->slot(t->slot);
+  sh->req.fetch_and(~kReqWaiting, std::memory_order_acq_rel);
+  futex_wake(&sh->req);
+  return true;
 }
 
 ServerConn::~ServerConn() {
@@ -1065,9 +1068,11 @@ ForkGraveyard<ServerGrave> g_server_grave;
 void server_prepare_fork() noexcept {
   g_server_grave.prepare();
   g_threads_mu.lock();  // the child gets a consistent thread list
+  idle_sweep_prepare_fork();
 }
 
 void server_parent_after_fork() noexcept {
+  idle_sweep_parent_after_fork();
   g_threads_mu.unlock();
   g_server_grave.parent();
 }
@@ -1094,6 +1099,7 @@ void server_forget_after_fork() noexcept {
     grave->forking_thread = t_server;
   }
   g.public_started_pid = 0;
+  idle_sweep_forget_after_fork();
   t_server = nullptr;  // the forking thread serves nothing in the child
 }
 

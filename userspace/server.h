@@ -11,7 +11,7 @@
 //  * A caller whose slot has no bound thread posts the call anyway and sends
 //    NeedServer on its connection socket; the reactor queues that slot in the
 //    door's pool and an idle pool thread binds to it. A bound thread that
-//    sees no call for kBoundIdleNs unbinds and returns to its pool.
+//    sees no call for a second (idle_sweep.h) unbinds and returns to its pool.
 //  * Pools: one public pool per process, one private pool per DOOR_PRIVATE
 //    door (door_bind). The creation function (door_server_create) is called
 //    with NULL for the first public door, with the door's info for each
@@ -135,6 +135,9 @@ struct ServerThread {
   std::atomic<std::uint64_t> call_state{0};
   std::atomic<bool> idle_bound{false};  ///< bound and asleep waiting for a call
   std::atomic<bool> recall{false};      ///< its pool has queued work: come back
+  std::atomic<std::uint32_t> calls_taken{0};  ///< calls started on the bound slot (idle_sweep.cpp)
+  std::uint32_t sweep_calls = 0;        ///< calls_taken at the last idle sweep (sweep's own)
+  std::uint32_t sweep_idle = 0;         ///< consecutive sweeps that found it idle (sweep's own)
   Pool *pool = nullptr;             ///< pool served now
   Pool *bind_next = nullptr;        ///< door_bind target, taken at next park
   bool bind_pending = false;
@@ -205,6 +208,11 @@ std::uint32_t local_door_attributes(const ServerDoor &d);
 
 /// Queues slot work or an unref invocation for a thread of `pool`.
 void pool_push(Pool *pool, WorkItem w) noexcept;
+/// Wakes `t`, asleep bound to a quiet slot, so it returns to its pool
+/// (unless a call arrived meanwhile). The caller guarantees t stays bound
+/// meanwhile (holds its pool's lock, or the idle sweep's). False when it
+/// was already recalled.
+bool recall_bound_thread(ServerThread *t) noexcept;
 
 /// Handles one control record on a connection; false = drop the connection.
 bool handle_conn_message(const std::shared_ptr<ServerConn> &conn) noexcept;

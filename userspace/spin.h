@@ -11,7 +11,8 @@
 //  * spin up to the current budget; a hit sets the budget to twice the wait
 //    it took (so it tracks the peer's real response time), a miss halves
 //    it, down to kFloorNs; every 16th wait re-probes with the full cap so a
-//    peer that became fast again is noticed.
+//    peer that became fast again is noticed. The first ~1 us spins without
+//    reading the clock (hits there keep the budget).
 // DOOR_SPIN_NS sets the cap (default 50 us; 0 disables spinning).
 #pragma once
 
@@ -48,6 +49,7 @@ inline long online_cpus() noexcept {
 /// Per-waiter adaptive budget (owned by one thread at a time).
 struct AdaptiveSpin {
   static constexpr std::uint32_t kFloorNs = 1000;
+  static constexpr int kClocklessSpins = 32;  ///< about 1 us of PAUSEs
   std::uint32_t budget_ns = 0;  ///< 0: not yet initialised (starts at the cap)
   std::uint32_t waits = 0;
 
@@ -58,6 +60,14 @@ struct AdaptiveSpin {
     if (cap == 0 || online_cpus() < 2 || peer_cpu == sched_getcpu()) return false;
     if (budget_ns == 0) budget_ns = cap;
     std::uint32_t budget = (++waits % 16 == 0) ? cap : std::min(budget_ns, cap);
+    // First phase without the clock: a hot peer answers within a few
+    // hundred ns, and each clock read costs about 30 ns here (four per
+    // round trip were half the gap to the busy-poll floor). A hit here
+    // leaves the budget as it is.
+    for (int k = 0; k < kClocklessSpins; k++) {
+      if (ready()) return true;
+      cpu_relax();
+    }
     std::uint64_t t0 = now_ns(), t = t0;
     do {
       for (int k = 0; k < 64; k++) {
