@@ -52,6 +52,14 @@
  * saves the caller's FUTEX_WAIT when the reply is ready by the time it runs
  * again, at the price of one extra enqueue per call.
  *
+ * Charging. A handed-off server thread works for its caller, as a Solaris
+ * server thread runs on the caller's shuttle: from the CALLING handoff until
+ * it blocks again, its run time is added to the caller's vtime, not its own
+ * (owed_ns in the caller's task storage, folded into the caller's vtime in
+ * the caller's own ops.stopping, never while it sits in a vtime DSQ). A
+ * client cannot make its calls free by spreading them over server threads,
+ * and a server serving many clients is not pushed back by their demand.
+ *
  * Every fallback is counted by reason in a per-CPU stats array (see
  * enum scx_door_stat in scx_door_intf.h) and falls through to the base policy.
  *
@@ -151,12 +159,17 @@ struct {
 		scx_bpf_error_bstr(___fmt, ___param, sizeof(___param));     \
 	} while (0)
 
-static __always_inline void stat_inc(u32 idx)
+static __always_inline void stat_add(u32 idx, u64 n)
 {
 	u64 *c = bpf_map_lookup_elem(&stats, &idx);
 
 	if (c)
-		(*c)++;
+		*c += n;
+}
+
+static __always_inline void stat_inc(u32 idx)
+{
+	stat_add(idx, 1);
 }
 
 /* kfunc compat: prefer the 6.19+ forms, fall back to the older names. */
@@ -263,6 +276,43 @@ static __always_inline s32 try_handoff(struct task_struct *p)
 	return cpu;
 }
 
+/*
+ * A CALLING handoff: the wakee (server) now runs for the waker (caller).
+ * Only door threads that passed try_handoff()'s checks get here.
+ */
+static __always_inline void mark_charge(struct task_struct *caller, struct task_struct *server)
+{
+	struct scx_door_task_ctx *wctx, *pctx;
+	struct scx_door_intent in;
+
+	wctx = bpf_task_storage_get(&task_ctx, caller, NULL, 0);
+	pctx = bpf_task_storage_get(&task_ctx, server, NULL, 0);
+	if (!wctx || !pctx)
+		return;
+	if (bpf_probe_read_user(&in, sizeof(in), (void *)wctx->intent_addr))
+		return;
+	if (in.state == SCX_DOOR_CALLING)
+		pctx->charge_to = caller->pid;
+}
+
+/* Adds `ns` of server run time to the caller's debt (see Charging). */
+static __always_inline void charge_caller(u32 caller_pid, u64 ns)
+{
+	struct scx_door_task_ctx *cctx;
+	struct task_struct *caller;
+
+	caller = bpf_task_from_pid(caller_pid);
+	if (!caller)
+		return;
+	cctx = bpf_task_storage_get(&task_ctx, caller, NULL, 0);
+	if (cctx) {
+		__sync_fetch_and_add(&cctx->owed_ns, ns);
+		stat_inc(SCX_DOOR_STAT_CHARGED);
+		stat_add(SCX_DOOR_STAT_CHARGED_US, ns / 1000);
+	}
+	bpf_task_release(caller);
+}
+
 s32 BPF_STRUCT_OPS(door_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {
 	bool is_idle = false;
@@ -284,6 +334,7 @@ s32 BPF_STRUCT_OPS(door_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wak
 			struct cpu_ctx *c;
 
 			stat_inc(SCX_DOOR_STAT_HANDOFF);
+			mark_charge(cur, p);
 			c = bpf_map_lookup_elem(&cpu_ctxs, &key);
 			if (handoff_swap) {
 				/* c2: the waker yields as it leaves the syscall
@@ -379,8 +430,26 @@ void BPF_STRUCT_OPS(door_running, struct task_struct *p)
 void BPF_STRUCT_OPS(door_stopping, struct task_struct *p, bool runnable)
 {
 	u64 used = p->scx.slice < slice_ns ? slice_ns - p->scx.slice : 0;
+	u64 weight = p->scx.weight ? p->scx.weight : 100;
+	struct scx_door_task_ctx *tctx = bpf_task_storage_get(&task_ctx, p, NULL, 0);
 
-	p->scx.dsq_vtime += used * 100 / (p->scx.weight ? p->scx.weight : 100);
+	if (tctx) {
+		/* A caller pays what its servers ran for it meanwhile. */
+		u64 owed = __sync_lock_test_and_set(&tctx->owed_ns, 0);
+
+		if (owed)
+			p->scx.dsq_vtime += owed * 100 / weight;
+		if (tctx->charge_to) {
+			/* A server working for a caller: the caller pays; the
+			 * call ends when the server blocks. */
+			if (used)
+				charge_caller(tctx->charge_to, used);
+			if (!runnable)
+				tctx->charge_to = 0;
+			return;
+		}
+	}
+	p->scx.dsq_vtime += used * 100 / weight;
 }
 
 void BPF_STRUCT_OPS(door_enable, struct task_struct *p)

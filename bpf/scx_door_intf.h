@@ -22,7 +22,7 @@
 #include <linux/types.h>
 #endif
 
-#define SCX_DOOR_INTF_VERSION 1u
+#define SCX_DOOR_INTF_VERSION 2u
 #define SCX_DOOR_INTENT_MAGIC 0x444f4f52u /* "DOOR" */
 
 /** What the thread that writes the record is about to do. */
@@ -105,7 +105,10 @@ struct scx_door_task_ctx {
 	__u64 intent_addr; /**< user address of the thread's intent record */
 	__u64 token;       /**< its token; 0: not registered */
 	__u32 tgid;        /**< registering process (root pid namespace) */
-	__u32 pad;
+	__u32 charge_to;   /**< BPF: server handed a call: the caller's pid, whose
+	                        vtime pays for this thread's run time; 0: itself */
+	__u64 owed_ns;     /**< BPF: caller: run time its servers used for it,
+	                        added to its own vtime when it next stops */
 };
 
 /** Exit info copied by ops.exit for the loader (UEI-style). */
@@ -137,17 +140,19 @@ enum scx_door_stat {
 	SCX_DOOR_STAT_REG_REJECTED,  /**< registrations refused (loader-side) */
 	SCX_DOOR_STAT_FAIRNESS,      /**< shared DSQ starved for a slice: no handoff */
 	SCX_DOOR_STAT_SWAP_REQUEUE,  /**< swap mode: preempted callers requeued locally */
+	SCX_DOOR_STAT_CHARGED,       /**< server run periods charged to their caller */
+	SCX_DOOR_STAT_CHARGED_US,    /**< microseconds of server run time so charged */
 	SCX_DOOR_NR_STATS,
 };
 
 #ifdef __cplusplus
 static_assert(sizeof(struct scx_door_reg_req) == 24, "reg req layout pinned");
 static_assert(sizeof(struct scx_door_reg_resp) == 24, "reg resp layout pinned");
-static_assert(sizeof(struct scx_door_task_ctx) == 24, "task ctx layout pinned");
+static_assert(sizeof(struct scx_door_task_ctx) == 32, "task ctx layout pinned");
 #elif !defined(__VMLINUX_H__)
 _Static_assert(sizeof(struct scx_door_reg_req) == 24, "reg req layout pinned");
 _Static_assert(sizeof(struct scx_door_reg_resp) == 24, "reg resp layout pinned");
-_Static_assert(sizeof(struct scx_door_task_ctx) == 24, "task ctx layout pinned");
+_Static_assert(sizeof(struct scx_door_task_ctx) == 32, "task ctx layout pinned");
 #endif
 
 #endif /* SCX_DOOR_INTF_H */

@@ -87,6 +87,8 @@ constexpr StatDesc kStats[] = {
     {SCX_DOOR_STAT_ENQUEUED, "enqueued", "tasks queued on the shared vtime DSQ"},
     {SCX_DOOR_STAT_SWAP_REQUEUE, "swap_requeue",
      "--swap: callers preempted by their handoff, requeued behind the server"},
+    {SCX_DOOR_STAT_CHARGED, "charged", "server run periods charged to the caller they ran for"},
+    {SCX_DOOR_STAT_CHARGED_US, "charged_us", "microseconds of server run time charged to callers"},
     {SCX_DOOR_STAT_REGISTERED, "registered", "thread registrations accepted (daemon)"},
     {SCX_DOOR_STAT_REG_REJECTED, "reg_rejected", "thread registrations refused (daemon)"},
 };

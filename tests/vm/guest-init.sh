@@ -16,6 +16,9 @@
 #   bound    a caller that spins after waking: the safety net must fire
 #   swap     --swap (preempting handoff): same assertions, one handoff and
 #            one local requeue per call, no safety-net kicks
+#   charge   the server works 400 us per call: its run time is charged to
+#            the caller (>= 3/4 charged periods per call, >= half the work in
+#            charged_us), none with --no-handoff
 #   security an unprivileged (uid 65534) process registers and gets handoffs;
 #            registering another process' thread is refused
 #   partial  --partial: registered door threads switch to SCHED_EXT by
@@ -242,6 +245,29 @@ test_bound() {
 	fi
 }
 
+test_charge() {
+	n=200
+	start_scx /tmp/ch.log --stats 1 || { result charge FAIL "did not attach"; return; }
+	l=$(vm_pingpong --rounds $n --work-us 400 --label charge | grep '^PINGPONG')
+	sleep 1.1
+	stop_scx
+	start_scx /tmp/ch0.log --stats 1 --no-handoff || { result charge FAIL "control did not attach"; return; }
+	c=$(vm_pingpong --rounds $n --work-us 400 --label charge-control | grep '^PINGPONG')
+	sleep 1.1
+	stop_scx
+	echo "$l"; grep '^\[scx_door\]' /tmp/ch.log | tail -n1
+	echo "$c"; grep '^\[scx_door\]' /tmp/ch0.log | tail -n1
+	ch=$(sstat charged /tmp/ch.log); us=$(sstat charged_us /tmp/ch.log)
+	fail=
+	[ "$(field rounds "$l")" = $n ] || fail="$fail incomplete"
+	ge "$ch" $((n * 3 / 4)) || fail="$fail charged=$ch<$((n * 3 / 4))"
+	ge "$us" $((n * 200)) || fail="$fail charged_us=$us<$((n * 200))"
+	[ "$(sstat charged /tmp/ch0.log)" = 0 ] || fail="$fail control-charged"
+	if [ -z "$fail" ]; then result charge PASS "charged=$ch charged_us=$us (work $((n * 400)) us)"
+	else result charge FAIL "$fail"
+	fi
+}
+
 test_security() {
 	start_scx /tmp/sec.log --stats 1 || { result security FAIL "did not attach"; return; }
 	# an unprivileged process registers its own threads and gets handoffs
@@ -435,6 +461,7 @@ for t in $(echo "${DOOR_TESTS:-load,error,handoff,bound}" | tr ',' ' '); do
 	handoff) test_handoff ;;
 	bound) test_bound ;;
 	swap) test_swap ;;
+	charge) test_charge ;;
 	idle) test_idle ;;
 	fairness) test_fairness ;;
 	security) test_security ;;

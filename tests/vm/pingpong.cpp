@@ -29,7 +29,9 @@
 // script uses this to unload/reload the scheduler between windows while the
 // same registered processes keep running). --spin-us N: the caller busy-waits
 // N us after waking the server before it blocks (a waker that does not block
-// promptly: exercises the handoff bound).
+// promptly: exercises the handoff bound). --work-us N: the server busy-waits
+// N us per call before it replies (run time the scheduler charges to the
+// caller).
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -79,6 +81,7 @@ struct Shared {
   std::atomic<std::uint64_t> server_same{0};
   std::atomic<int> server_ready{0};
   std::atomic<int> quit{0};
+  double work_us = 0;  ///< server work per call (set before the server starts)
 };
 
 long futex(std::atomic<std::uint32_t> *uaddr, int op, std::uint32_t val) {
@@ -151,6 +154,7 @@ void server_loop(Shared *sh) {
     wait_change(&sh->req, seen);
     seen = sh->req.load(std::memory_order_acquire);
     if (sh->quit.load()) return;
+    if (sh->work_us > 0) spin_us(sh->work_us);
     int cpu = sched_getcpu();
     if (cpu == sh->caller_cpu.load(std::memory_order_relaxed))
       sh->server_same.fetch_add(1, std::memory_order_relaxed);
@@ -168,7 +172,7 @@ void server_loop(Shared *sh) {
 int main(int argc, char **argv) {
   int rounds = 2000, windows = 1, uid = -1, forge = 0;
   bool threads = false;
-  double max_seconds = 20, spin = 0;
+  double max_seconds = 20, spin = 0, work = 0;
   bool wait_stdin = false;
   std::string label = "run";
   for (int i = 1; i < argc; i++) {
@@ -184,6 +188,7 @@ int main(int argc, char **argv) {
     else if (a == "--windows") windows = std::atoi(next());
     else if (a == "--max-seconds") max_seconds = std::atof(next());
     else if (a == "--spin-us") spin = std::atof(next());
+    else if (a == "--work-us") work = std::atof(next());
     else if (a == "--label") label = next();
     else if (a == "--wait-stdin") wait_stdin = true;
     else if (a == "--threads") threads = true;
@@ -191,7 +196,7 @@ int main(int argc, char **argv) {
     else if (a == "--forge") forge = std::atoi(next());
     else {
       std::fprintf(stderr,
-                   "usage: pingpong [--rounds N] [--windows K] [--max-seconds S] [--spin-us U] "
+                   "usage: pingpong [--rounds N] [--windows K] [--max-seconds S] [--spin-us U] [--work-us U] "
                    "[--label L] [--wait-stdin] [--uid N] [--forge PID] [--threads]\n");
       return 2;
     }
@@ -210,6 +215,7 @@ int main(int argc, char **argv) {
                    -1, 0);
   if (mem == MAP_FAILED) return 1;
   auto *sh = new (mem) Shared;
+  sh->work_us = work;
 
   // The server is a second process (two address spaces, like a door client
   // and server) or, with --threads, a second thread of this process.

@@ -10,7 +10,7 @@
 #                   [--bench] [--log FILE] [--scx-args "FLAGS"]
 #
 # LIST: comma-separated guest tests (see tests/vm/guest-init.sh); default
-# all of load,error,handoff,bound,swap,security,partial,affinity,fairness,idle
+# all of load,error,handoff,bound,swap,charge,security,partial,affinity,fairness,idle
 # plus doorcall when a door_pingpong binary is given or found. --bench runs
 # the timing report under MTTCG instead.
 #
@@ -57,7 +57,7 @@ DPP=$(find_bin vm_door_pingpong "$DPP")
 [[ -x $SCX ]] || { echo "run.sh: scx_door binary not found (build with -DDOOR_BUILD_SCX=ON)" >&2; exit 2; }
 [[ -x $PP ]] || { echo "run.sh: pingpong binary not found (build with -DDOOR_VM_TESTS=ON)" >&2; exit 2; }
 if [[ -z $TESTS ]]; then
-	TESTS=load,error,handoff,bound,swap,security,partial,affinity,fairness,idle
+	TESTS=load,error,handoff,bound,swap,charge,security,partial,affinity,fairness,idle
 	[[ -n $DPP && -x $DPP ]] && TESTS+=,doorcall
 fi
 
