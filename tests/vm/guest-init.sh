@@ -24,8 +24,10 @@
 #   partial  --partial: registered door threads switch to SCHED_EXT by
 #            themselves and get handoffs; other tasks stay on fair
 #   affinity affinity churn (taskset) during a ping-pong: never ejected
-#   fairness two door pairs (one per CPU) and a CPU hog: the hog progresses
-#            and scx_door is not ejected
+#   fairness two door pairs (one per CPU) and a CPU hog, under the default
+#            scheduler then scx_door: the hog progresses (>= 60% of its
+#            default-scheduler share; the ratio is printed) and scx_door is
+#            not ejected
 #   idle     an idle machine stays idle (<= 10% busy) with scx_door loaded
 #   doorcall real libdoor door_call ping-pong (needs /bin/vm_door_pingpong)
 #   bench    timing report of pingpong/door_pingpong (no assertions)
@@ -355,31 +357,48 @@ hog_count() {
 	echo 0
 }
 
-test_fairness() {
-	start_scx /tmp/fair.log --stats 1 || { result fairness FAIL "did not attach"; return; }
+# mixed_run TAG: a CPU hog beside one door pair per CPU under whatever
+# scheduler is loaded; sets SHARE (hog rate next to the pairs, % of its solo
+# rate) and RPS (the pairs' round trips/s, summed)
+mixed_run() {
 	(i=0; while :; do i=$((i + 1)); [ $((i % 200)) -eq 0 ] && echo $i >/tmp/hog.count; done) &
 	hog=$!
-	# the hog's solo rate, then its rate next to one door pair per CPU
 	sleep 1; s0=$(hog_count); sleep 2; s1=$(hog_count)
-	vm_pingpong --threads --rounds 100000000 --max-seconds 8 --label pair1 >/tmp/fair1.out 2>&1 &
+	vm_pingpong --threads --rounds 100000000 --max-seconds 8 --label "$1-pair1" >/tmp/fair1.out 2>&1 &
 	p1=$!
-	vm_pingpong --threads --rounds 100000000 --max-seconds 8 --label pair2 >/tmp/fair2.out 2>&1 &
+	vm_pingpong --threads --rounds 100000000 --max-seconds 8 --label "$1-pair2" >/tmp/fair2.out 2>&1 &
 	p2=$!
 	sleep 2; c0=$(hog_count); sleep 4; c1=$(hog_count)
 	wait $p1; wait $p2
 	kill $hog
+	cat /tmp/fair1.out /tmp/fair2.out
+	SHARE=$(awk -v a=$((c1 - c0)) -v b=$((s1 - s0)) 'BEGIN { if (b > 0) printf "%.0f", 100 * (a / 4) / (b / 2); else print 0 }')
+	RPS=$(cat /tmp/fair1.out /tmp/fair2.out | sed -n 's/.* rps=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+	echo "MIXED $1 hog_share=${SHARE}% pair_rps=$RPS"
+}
+
+test_fairness() {
+	# the same mix under the default scheduler first, as the reference
+	mixed_run default
+	d_share=$SHARE; d_rps=$RPS
+	start_scx /tmp/fair.log --stats 1 || { result fairness FAIL "did not attach"; return; }
+	mixed_run scx_door
 	st=$(state)
 	sleep 1.1
 	stop_scx
-	cat /tmp/fair1.out /tmp/fair2.out; grep '^\[scx_door\]' /tmp/fair.log | tail -n1; grep '^EXIT' /tmp/fair.log
+	grep '^\[scx_door\]' /tmp/fair.log | tail -n1; grep '^EXIT' /tmp/fair.log
+	share=$SHARE
+	rel=$(awk -v a=$share -v b=$d_share 'BEGIN { if (b > 0) printf "%.0f", 100 * a / b; else print 0 }')
+	echo "mixed workload: hog at ${share}% of solo under scx_door, ${d_share}% under the default scheduler (${rel}% of default); pairs ${RPS} vs ${d_rps} round trips/s"
 	# with 2 CPUs shared by 5 runnable threads the hog's fair share is well
-	# above 15% of its solo rate; starvation gives ~0
-	share=$(awk -v a=$((c1 - c0)) -v b=$((s1 - s0)) 'BEGIN { if (b > 0) printf "%.0f", 100 * (a / 4) / (b / 2); else print 0 }')
-	echo "hog rate next to the door pairs: ${share}% of its solo rate"
+	# above 15% of its solo rate; starvation gives ~0. TCG timing is too
+	# noisy to assert "within a few percent": the ratio is printed, and
+	# anything under 60% of the default scheduler's share fails.
 	if [ "$st" != enabled ] || [ $SCX_RC -ne 0 ]; then result fairness FAIL "scheduler ejected (rc=$SCX_RC)"
 	elif [ "$share" -lt 15 ]; then result fairness FAIL "hog starved (${share}% of its solo rate)"
+	elif [ "$rel" -lt 60 ]; then result fairness FAIL "hog got ${rel}% of its share under the default scheduler"
 	elif [ "$(sstat handoffs /tmp/fair.log)" -lt 1000 ]; then result fairness FAIL "no handoffs"
-	else result fairness PASS "hog at ${share}% of solo, handoffs=$(sstat handoffs /tmp/fair.log) fairness=$(sstat fairness /tmp/fair.log)"
+	else result fairness PASS "hog at ${share}% of solo (default ${d_share}%, ${rel}% of default), handoffs=$(sstat handoffs /tmp/fair.log) fairness=$(sstat fairness /tmp/fair.log)"
 	fi
 }
 
