@@ -12,6 +12,9 @@
 //   PINGPONG label=L window=1 registered=na rounds=N same_cpu=P
 //            ipi_per_call=X migrations_per_call=Y rtt_p50_us=A rtt_p99_us=B
 //            rps=R
+// Every call carries a sequence number that the server echoes with the
+// number of calls it has served: the line ends with check=ok only if no
+// call was lost, duplicated or answered with another call's reply.
 // same_cpu: share of the two wake-ups per call (caller -> server thread,
 //   server -> caller) after which the woken thread ran on the CPU the other
 //   side was on. migrations: se.nr_migrations summed over every thread of
@@ -26,6 +29,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -43,18 +47,24 @@ using vmstats::nr_migrations;
 
 struct Req {
   std::int32_t caller_cpu;
+  std::uint32_t seq;
 };
 struct Rep {
   std::int32_t server_cpu;
-  std::int32_t same;  // server ran on the caller's CPU
+  std::int32_t same;     // server ran on the caller's CPU
+  std::uint32_t seq;     // the request's
+  std::uint32_t served;  // calls the server has run, this one included
 };
 
+std::atomic<std::uint32_t> g_served{0};
+
 void serve(void *, char *argp, size_t arg_size, door_desc_t *, uint_t) {
-  Rep r{sched_getcpu(), 0};
+  Rep r{sched_getcpu(), 0, 0, g_served.fetch_add(1) + 1};
   if (argp && arg_size == sizeof(Req)) {
     Req q;
     std::memcpy(&q, argp, sizeof q);
     r.same = q.caller_cpu == r.server_cpu;
+    r.seq = q.seq;
   }
   door_return(reinterpret_cast<char *>(&r), sizeof r, nullptr, 0);
 }
@@ -145,14 +155,22 @@ int main(int argc, char **argv) {
     return 1;
   }
 
+  std::uint32_t seq = 0;
+  bool check_ok = true;
   auto call = [&](Rep *rep) {
-    Req q{sched_getcpu()};
+    Req q{sched_getcpu(), ++seq};
     door_arg_t a{reinterpret_cast<char *>(&q), sizeof q, nullptr, 0,
                  reinterpret_cast<char *>(rep), sizeof *rep};
     if (door_call(d, &a) != 0) return false;
     if (a.rbuf != reinterpret_cast<char *>(rep)) {
       if (a.data_size == sizeof *rep) std::memcpy(rep, a.data_ptr, sizeof *rep);
       munmap(a.rbuf, a.rsize);
+    }
+    // Served count == calls made: none lost (fewer) or run twice (more).
+    if (a.data_size != sizeof *rep || rep->seq != q.seq || rep->served != q.seq) {
+      if (check_ok)
+        std::fprintf(stderr, "door_pingpong: call %u got seq %u, served %u\n", q.seq, rep->seq, rep->served);
+      check_ok = false;
     }
     return true;
   };
@@ -205,9 +223,10 @@ int main(int argc, char **argv) {
                     : static_cast<double>((m1 - m0) + (m1s - m0s)) / done;
   std::printf(
       "PINGPONG label=%s window=1 registered=na rounds=%d same_cpu=%.1f ipi_per_call=%.3f "
-      "migrations_per_call=%.3f rtt_p50_us=%.1f rtt_p99_us=%.1f rps=%.0f cpu_us_per_call=%.1f\n",
+      "migrations_per_call=%.3f rtt_p50_us=%.1f rtt_p99_us=%.1f rps=%.0f cpu_us_per_call=%.1f "
+      "check=%s\n",
       label.c_str(), done, 100.0 * static_cast<double>(same) / (2.0 * done),
       static_cast<double>(ipis) / done, migr, pct(0.50), pct(0.99), done / (elapsed / 1e6),
-      cpu0 < 0 ? -1.0 : cpu_us / done);
-  return rc;
+      cpu0 < 0 ? -1.0 : cpu_us / done, check_ok ? "ok" : "fail");
+  return check_ok ? rc : 1;
 }

@@ -30,6 +30,8 @@
 #            not ejected
 #   idle     an idle machine stays idle (<= 10% busy) with scx_door loaded
 #   doorcall real libdoor door_call ping-pong (needs /bin/vm_door_pingpong)
+#   eject    door_call traffic while scx_door ejects itself (BPF error):
+#            no call lost, duplicated or corrupted, no hang, calls go on
 #   bench    timing report of pingpong/door_pingpong (no assertions)
 # Prints "VMTEST <name> PASS|FAIL|SKIP <detail>" per test, the summary line,
 # and "VMDONE" last; run.sh parses the serial console.
@@ -438,6 +440,39 @@ test_doorcall() {
 	fi
 }
 
+test_eject() {
+	if [ ! -x /bin/vm_door_pingpong ]; then result eject SKIP "no door_pingpong"; return; fi
+	start_scx /tmp/ej.log --stats 1 --debug-error-after 8000 || { result eject FAIL "did not attach"; return; }
+	vm_door_pingpong --rounds 100000000 --max-seconds 20 --label eject >/tmp/ej.out 2>&1 &
+	pp=$!
+	# the scheduler errors out while the calls run
+	i=0
+	while kill -0 $SCX_PID 2>/dev/null && [ $i -lt 300 ]; do sleep 0.05; i=$((i + 1)); done
+	ejected_while_running=0
+	kill -0 $pp 2>/dev/null && ejected_while_running=1
+	if kill -0 $SCX_PID 2>/dev/null; then stop_scx; else wait $SCX_PID; SCX_RC=$?; SCX_PID=; fi
+	# no hang: the ping-pong ends by its own deadline
+	i=0
+	while kill -0 $pp 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	hung=0
+	if kill -0 $pp 2>/dev/null; then hung=1; kill -9 $pp; fi
+	wait $pp; pprc=$?
+	l=$(grep '^PINGPONG' /tmp/ej.out)
+	cat /tmp/ej.out; grep -E '^\[scx_door\]|^EXIT' /tmp/ej.log | tail -n2
+	fail=
+	[ $hung = 0 ] || fail="$fail hung"
+	[ $ejected_while_running = 1 ] || fail="$fail not-ejected-mid-traffic"
+	[ $SCX_RC -ne 0 ] || fail="$fail loader-rc-0"
+	grep -q 'debug error requested' /tmp/ej.log || fail="$fail no-bpf-error"
+	[ "$(state)" = disabled ] || fail="$fail state=$(state)"
+	[ "$(field check "$l")" = ok ] || fail="$fail check=$(field check "$l")"
+	[ $pprc -eq 0 ] || fail="$fail pingpong-rc=$pprc"
+	ge "$(sstat handoffs /tmp/ej.log)" 100 || fail="$fail few-handoffs"
+	if [ -z "$fail" ]; then result eject PASS "rounds=$(field rounds "$l") check=ok handoffs=$(sstat handoffs /tmp/ej.log)"
+	else result eject FAIL "$fail"
+	fi
+}
+
 # bench_line NAME SCX SWAP DEFAULT PINNED: one report line
 bench_line() {
 	ratio=$(awk -v a="$(field rps "$2")" -v b="$(field rps "$4")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
@@ -487,6 +522,7 @@ for t in $(echo "${DOOR_TESTS:-load,error,handoff,bound}" | tr ',' ' '); do
 	partial) test_partial ;;
 	affinity) test_affinity ;;
 	doorcall) test_doorcall ;;
+	eject) test_eject ;;
 	bench) test_bench ;;
 	crash) echo c >/proc/sysrq-trigger ;; # harness self-test: run.sh must report a panic
 	*) result "$t" FAIL "unknown test" ;;

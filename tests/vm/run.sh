@@ -11,7 +11,7 @@
 #
 # LIST: comma-separated guest tests (see tests/vm/guest-init.sh); default
 # all of load,error,handoff,bound,swap,charge,security,partial,affinity,fairness,idle
-# plus doorcall when a door_pingpong binary is given or found. --bench runs
+# plus doorcall,eject when a door_pingpong binary is given or found. --bench runs
 # the timing report under MTTCG instead.
 #
 # Exit: 0 if every requested test printed PASS (SKIP counts as failure
@@ -58,7 +58,7 @@ DPP=$(find_bin vm_door_pingpong "$DPP")
 [[ -x $PP ]] || { echo "run.sh: pingpong binary not found (build with -DDOOR_VM_TESTS=ON)" >&2; exit 2; }
 if [[ -z $TESTS ]]; then
 	TESTS=load,error,handoff,bound,swap,charge,security,partial,affinity,fairness,idle
-	[[ -n $DPP && -x $DPP ]] && TESTS+=,doorcall
+	[[ -n $DPP && -x $DPP ]] && TESTS+=,doorcall,eject
 fi
 
 KDIR=$("$ROOT/scripts/vm/fetch-kernel.sh") || { echo "run.sh: kernel fetch failed" >&2; exit 2; }
