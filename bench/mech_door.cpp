@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
-// door_mechanism.cpp — the door_call() mechanism of door_bench, written
-// against the public C API of <door.h> only.
+// mech_door.cpp — the door_call() mechanism of door_bench, written against
+// the public C API of <door.h> only, with libdoor's default settings.
 //
 // The SERVER process must be the one that calls door_create(), so: create a
 // socketpair, fork; the child pins itself (before door_create(), so the
@@ -9,7 +9,9 @@
 // procedure echoes the argument with door_return(argp, arg_size, NULL, 0),
 // and sends the door descriptor to the parent with SCM_RIGHTS. The child's
 // main thread then blocks on the socket until the parent closes its end;
-// libdoor's own threads serve the calls.
+// libdoor's own threads serve the calls. Concurrent callers are client
+// processes forked after start(): each inherits the door descriptor and
+// libdoor gives each process its own connection, as for any door client.
 #include <door.h>
 #include <errno.h>
 #include <signal.h>
@@ -24,7 +26,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "pingpong.h"
+#include "mechanism.h"
+#include "proc.h"
 
 namespace bench {
 namespace {
@@ -90,7 +93,8 @@ class DoorMechanism final : public Mechanism {
     return "door_call() to a door created by the server process (libdoor threads echo via door_return)";
   }
 
-  void start(int server_cpu, std::size_t) override {
+  void start(const ServeConfig &cfg) override {
+    const int server_cpu = cfg.server_cpu;
     stop();
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
@@ -130,7 +134,9 @@ class DoorMechanism final : public Mechanism {
     door_ = recv_door(sock_);
   }
 
-  void roundtrip(const char *req, char *rep, std::size_t n) override {
+  pid_t server_pid() const noexcept override { return pid_; }
+
+  void roundtrip(unsigned, const char *req, char *rep, std::size_t n) override {
     door_arg_t a;
     a.data_ptr = const_cast<char *>(req);
     a.data_size = n;
