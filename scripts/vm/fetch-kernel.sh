@@ -20,6 +20,10 @@
 # Prints the kernel directory on stdout. Idempotent: a complete cache returns
 # at once without touching the network.
 #
+# --binder: also provide kernel/binder_linux.ko (for the benchmark suite's
+# binder mechanism): downloads linux-modules-<release> (~107 MB, cached in
+# debs/) once and extracts only that module, decompressed.
+#
 # Env: DOOR_VM_CACHE, DOOR_KERNEL_VERSION (default 7.3.4+deb13-amd64),
 #      DOOR_KERNEL_MIRROR (default http://deb.debian.org/debian), BPFTOOL.
 set -euo pipefail
@@ -29,11 +33,14 @@ KVER=${DOOR_KERNEL_VERSION:-7.3.4+deb13-amd64}
 MIRROR=${DOOR_KERNEL_MIRROR:-http://deb.debian.org/debian}
 BPFTOOL=${BPFTOOL:-$(command -v bpftool || echo /usr/sbin/bpftool)}
 KDIR=$CACHE/kernel
+WANT_BINDER=0
+[[ ${1:-} == --binder ]] && WANT_BINDER=1
 
 log() { echo "fetch-kernel: $*" >&2; }
 die() { echo "fetch-kernel: error: $*" >&2; exit 1; }
 
-if [[ -s $KDIR/vmlinuz && -s $KDIR/vmlinux.h && -s $KDIR/release ]]; then
+if [[ -s $KDIR/vmlinuz && -s $KDIR/vmlinux.h && -s $KDIR/release ]] &&
+	{ ((!WANT_BINDER)) || [[ -s $KDIR/binder_linux.ko ]]; }; then
 	echo "$KDIR"
 	exit 0
 fi
@@ -105,6 +112,30 @@ extract_kernel() {
 	rm -rf "$root"
 }
 
+# binder_linux.ko of the cached kernel, from its linux-modules package
+fetch_binder() {
+	local ver deb tmp ko
+	ver=$(cat "$KDIR/release")
+	deb=$(download "linux-modules-$ver") || die "cannot download linux-modules-$ver"
+	tmp=$(mktemp -d)
+	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" --wildcards '*/binder_linux.ko*' ||
+		{ rm -rf "$tmp"; die "no binder_linux.ko in $deb"; }
+	ko=$(find "$tmp" -name 'binder_linux.ko*' | head -n1)
+	case $ko in
+	*.xz) xz -dc "$ko" >"$KDIR/binder_linux.ko.tmp" ;;
+	*.zst) zstd -dcq "$ko" >"$KDIR/binder_linux.ko.tmp" ;;
+	*) cp "$ko" "$KDIR/binder_linux.ko.tmp" ;;
+	esac
+	rm -rf "$tmp"
+	mv "$KDIR/binder_linux.ko.tmp" "$KDIR/binder_linux.ko"
+	log "cached binder_linux.ko for $ver"
+}
+if [[ -s $KDIR/vmlinuz && -s $KDIR/vmlinux.h && -s $KDIR/release ]]; then
+	fetch_binder # only the module was missing
+	echo "$KDIR"
+	exit 0
+fi
+
 if ! extract_kernel "$KVER"; then
 	log "pinned $KVER unavailable; looking for the newest sched_ext kernel in trixie-backports"
 	apt_update
@@ -136,4 +167,5 @@ mv "$KDIR/vmlinux.tmp" "$KDIR/vmlinux"
 mv "$KDIR/vmlinux.h.tmp" "$KDIR/vmlinux.h"
 mv "$KDIR/release.tmp" "$KDIR/release"
 log "cached $KVER in $KDIR"
+if ((WANT_BINDER)); then fetch_binder; fi
 echo "$KDIR"

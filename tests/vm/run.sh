@@ -8,11 +8,14 @@
 #                   [--build-dir DIR] [--tests LIST]
 #                   [--timeout SECS] [--retries N] [--mttcg] [--rounds N]
 #                   [--bench] [--log FILE] [--scx-args "FLAGS"]
+#                   [--init FILE] [--bin PATH]... [--file SRC:DST]... [--append "ARGS"]
 #
 # LIST: comma-separated guest tests (see tests/vm/guest-init.sh); default
 # all of load,error,handoff,bound,swap,charge,security,partial,affinity,fairness,idle
 # plus doorcall,eject when a door_pingpong binary is given or found. --bench runs
-# the timing report under MTTCG instead.
+# the timing report under MTTCG instead. --init replaces guest-init.sh
+# (bench/vm uses it), --bin/--file add programs/files to the initramfs,
+# --append adds kernel parameters.
 #
 # Exit: 0 if every requested test printed PASS (SKIP counts as failure
 # unless --allow-skip), 1 on a failed test, 2 on a VM that never completed
@@ -25,6 +28,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=$ROOT/build
 SCX='' PP='' DPP='' TESTS='' TIMEOUT=300 RETRIES=2 ACCEL=single
 ROUNDS=2000 LOG='' ALLOW_SKIP=0 SCX_ARGS=''
+INIT=$HERE/guest-init.sh EXTRA=() APPEND=''
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--scx-door) SCX=$2; shift ;;
@@ -40,7 +44,11 @@ while [[ $# -gt 0 ]]; do
 	--allow-skip) ALLOW_SKIP=1 ;;
 	--log) LOG=$2; shift ;;
 	--scx-args) SCX_ARGS=$2; shift ;;
-	-h | --help) sed -n '3,21p' "$0"; exit 0 ;;
+	--init) INIT=$2; shift ;;
+	--bin) EXTRA+=(-b "$2"); shift ;;
+	--file) EXTRA+=(-f "$2"); shift ;;
+	--append) APPEND=" $2"; shift ;;
+	-h | --help) sed -n '3,25p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -72,7 +80,7 @@ if [[ -n $DPP && -x $DPP ]]; then
 	# libdoor.so next to it (build tree): ldd resolves it through the RUNPATH
 	bins+=(-b "$WORK/vm_door_pingpong")
 fi
-"$ROOT/scripts/vm/mkinitramfs.sh" -o "$WORK/initramfs.cpio.gz" -i "$HERE/guest-init.sh" "${bins[@]}" ||
+"$ROOT/scripts/vm/mkinitramfs.sh" -o "$WORK/initramfs.cpio.gz" -i "$INIT" "${bins[@]}" "${EXTRA[@]}" ||
 	{ echo "run.sh: initramfs build failed" >&2; exit 2; }
 
 echo "run.sh: kernel $(cat "$KDIR/release"), accel tcg,thread=$ACCEL, tests $TESTS"
@@ -84,7 +92,7 @@ while ((attempt <= RETRIES)); do
 	timeout --foreground -k 5 "$TIMEOUT" qemu-system-x86_64 \
 		-accel tcg,thread=$ACCEL -cpu max -smp 2 -m 1G -nographic -no-reboot -nic none \
 		-kernel "$KDIR/vmlinuz" -initrd "$WORK/initramfs.cpio.gz" \
-		-append "console=ttyS0 panic=-1 oops=panic quiet DOOR_TESTS=$TESTS DOOR_ROUNDS=$ROUNDS DOOR_SCX_ARGS=${SCX_ARGS// /,}" \
+		-append "console=ttyS0 panic=-1 oops=panic quiet DOOR_TESTS=$TESTS DOOR_ROUNDS=$ROUNDS DOOR_SCX_ARGS=${SCX_ARGS// /,}$APPEND" \
 		</dev/null 2>&1 | tr -d '\r' >"$out"
 	qrc=${PIPESTATUS[0]}
 	secs=$(($(date +%s) - start))
