@@ -217,6 +217,11 @@ def gp_escape(s):
     return s.replace("_", "\\_")
 
 
+def lw(name):
+    """door_call stands out in every plot."""
+    return " lw 3" if name.startswith("door_call") else ""
+
+
 def plots(out, host, vms):
     """Writes the .dat files and the gnuplot script; returns the PNG names (or [] without gnuplot)."""
     d = os.path.join(out, "plots")
@@ -244,7 +249,7 @@ def plots(out, host, vms):
                    f"set multiplot layout 1,3 title 'round-trip latency, {pl} (median of repeats)'"]
         for col, t in ((2, "p50"), (3, "p99"), (4, "p99.9")):
             script += [f"set title '{t}'", "set ylabel 'us'",
-                       "plot " + ", ".join(f"'{f}' using 1:{col} with linespoints title '{gp_escape(m)}'"
+                       "plot " + ", ".join(f"'{f}' using 1:{col} with linespoints{lw(m)} title '{gp_escape(m)}'"
                                            for m, f in files)]
         script += ["unset multiplot"]
         pngs.append(png)
@@ -254,7 +259,7 @@ def plots(out, host, vms):
                f"set multiplot layout 1,{len(host.placements)} title 'calls/s of one caller vs payload'"]
     for pl in host.placements:
         script += [f"set title '{pl}'", "set ylabel 'calls/s'",
-                   "plot " + ", ".join(f"'{os.path.join(d, f'lat_{pl}_{m}.dat')}' using 1:5 with linespoints "
+                   "plot " + ", ".join(f"'{os.path.join(d, f'lat_{pl}_{m}.dat')}' using 1:5 with linespoints{lw(m)} "
                                        f"title '{gp_escape(m)}'" for m in host.names)]
     script += ["unset multiplot"]
     pngs.append(png)
@@ -264,7 +269,7 @@ def plots(out, host, vms):
                f"set multiplot layout 1,{len(host.placements)} title 'CPU time per call (client + server) vs payload'"]
     for pl in host.placements:
         script += [f"set title '{pl}'", "set ylabel 'CPU us per call'",
-                   "plot " + ", ".join(f"'{os.path.join(d, f'lat_{pl}_{m}.dat')}' using 1:6 with linespoints "
+                   "plot " + ", ".join(f"'{os.path.join(d, f'lat_{pl}_{m}.dat')}' using 1:6 with linespoints{lw(m)} "
                                        f"title '{gp_escape(m)}'" for m in host.names)]
     script += ["unset multiplot"]
     pngs.append(png)
@@ -281,9 +286,9 @@ def plots(out, host, vms):
                    "set multiplot layout 1,2 title 'throughput vs concurrent callers "
                    f"({payload_name(host.runs[0]['config']['conc_payload'])} payload, median of repeats)'",
                    "set title 'calls/s (all callers)'", "set ylabel 'calls/s'",
-                   "plot " + ", ".join(f"'{f}' using 1:2 with linespoints title '{gp_escape(m)}'" for m, f in files),
+                   "plot " + ", ".join(f"'{f}' using 1:2 with linespoints{lw(m)} title '{gp_escape(m)}'" for m, f in files),
                    "set title 'CPU time per call'", "set ylabel 'CPU us per call'",
-                   "plot " + ", ".join(f"'{f}' using 1:3 with linespoints title '{gp_escape(m)}'" for m, f in files),
+                   "plot " + ", ".join(f"'{f}' using 1:3 with linespoints{lw(m)} title '{gp_escape(m)}'" for m, f in files),
                    "unset multiplot", "set logscale x 2"]
         pngs.append(png)
     # VM comparison
@@ -300,7 +305,7 @@ def plots(out, host, vms):
                    "set xtics (" + ", ".join(f"'{payload_name(p)}' {p}" for p in any_vm.payloads) + ")",
                    "set xlabel 'payload'", "set ylabel 'p50 us (TCG: indicative only)'",
                    "set title 'sched\\_ext VM (QEMU TCG): round-trip p50, same boot'",
-                   "plot " + ", ".join(f"'{f}' using 1:2 with linespoints title '{gp_escape(t)}'" for t, f in series)]
+                   "plot " + ", ".join(f"'{f}' using 1:2 with linespoints{lw(t)} title '{gp_escape(t)}'" for t, f in series)]
         pngs.append(png)
     with open(os.path.join(d, "plots.gp"), "w") as f:
         f.write("\n".join(script) + "\n")
@@ -394,7 +399,7 @@ def main():
           "four times (the 4-copy shm baselines do the same); payloads above the 128 KiB slot travel in a "
           "sealed memfd per call (create, write, seal, map, unmap), which costs system calls and page faults "
           "that a pre-mapped buffer does not. Across CPUs door_call spins adaptively (never on a shared CPU), "
-          "which is why it beats every mechanism that sleeps there.", ""]
+          "as futex_spin does; the mechanisms that sleep pay a cross-CPU wake-up there.", ""]
     L += ["## Machine", ""] + machine_table(hj["machine"]) + [""]
     L += ["## Method", "",
           f"- Mechanisms (all request/reply between two processes; the server is forked per cell and echoes the "
@@ -448,6 +453,14 @@ def main():
         L += ["Inside QEMU (TCG, `thread=multi`) running Debian's sched_ext kernel with `binder_linux` loaded, "
               "all in one boot: " + ", ".join(f"{l} ({len(r.runs)} interleaved runs)" for l, r in vms.items()) +
               ". Guest machine:", ""] + machine_table(any_vm.runs[0]["machine"]) + [""]
+        L += ["sched_ext state during each label's runs: " + "; ".join(
+            f"{l}: `{r.runs[0]['machine'].get('sched_ext', '?')}`" for l, r in vms.items()) + ".", ""]
+        if a.vm_log and os.path.exists(a.vm_log):
+            with open(a.vm_log, errors="replace") as f:
+                stats = [l.strip() for l in f if l.startswith("BENCHSCX ")]
+            if stats:
+                L += ["scx_door's counters at the end of each scx_door run (handoffs = wake-ups placed on the "
+                      "waker's CPU):", "", "```"] + stats + ["```", ""]
         L += [f"![vm]({p})" for p in pngs if "vm_" in p] + [""]
         for label, res in vms.items():
             L += [f"### scheduler: {label}", ""] + latency_tables(res)
