@@ -58,10 +58,11 @@ fi
 
 step "build ($BUILD)"
 VMFLAG=$( ((VM)) && echo ON || echo OFF)
+mkdir -p "$BUILD"
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDOOR_BUILD_TESTS=OFF -DDOOR_BUILD_EXAMPLES=OFF \
-	-DDOOR_BUILD_SCX="$VMFLAG" -DDOOR_VM_TESTS="$VMFLAG" >"$BUILD.configure.log" 2>&1 ||
-	{ cat "$BUILD.configure.log"; exit 1; }
-grep -E 'door_bench:' "$BUILD.configure.log" || true
+	-DDOOR_BUILD_SCX="$VMFLAG" -DDOOR_VM_TESTS="$VMFLAG" >"$BUILD/bench-configure.log" 2>&1 ||
+	{ cat "$BUILD/bench-configure.log"; exit 1; }
+grep -E 'door_bench:' "$BUILD/bench-configure.log" || true
 TARGETS=(door_bench)
 ((VM)) && TARGETS+=(door_bench_vm scx_door vm_pingpong)
 cmake --build "$BUILD" -j"$(nproc)" --target "${TARGETS[@]}" 2>&1 | grep -E 'error|warning: |Built target' || true
