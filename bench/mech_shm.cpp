@@ -16,7 +16,6 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -28,6 +27,7 @@
 
 #include "mechanism.h"
 #include "proc.h"
+#include "shm_channels.h"
 
 namespace bench {
 namespace {
@@ -71,8 +71,6 @@ static_assert(sizeof(Chan) % 64 == 0);
 
 enum class Kind { Futex, FutexSpin, Eventfd, Busypoll, Memcpy };
 
-constexpr std::size_t round64(std::size_t n) { return (n + 63) & ~std::size_t(63); }
-
 class ShmMechanism final : public Mechanism {
  public:
   ShmMechanism(Kind kind, unsigned spin_us) : kind_(kind), spin_ns_(spin_us * 1000ull) {}
@@ -112,13 +110,9 @@ class ShmMechanism final : public Mechanism {
     stop();
     payload_ = cfg.payload;
     nchan_ = cfg.channels;
-    stride_ = sizeof(Chan) + 2 * round64(payload_);
-    map_size_ = stride_ * nchan_;
-    void *p = mmap(nullptr, map_size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) fail("mmap");
-    base_ = static_cast<char *>(p);
+    shm_.map(nchan_, payload_);
     for (unsigned i = 0; i < nchan_; ++i) {
-      Chan *c = new (chan(i)) Chan;
+      Chan *c = chan(i);
       c->cpu[0].store(-1);
       c->cpu[1].store(-1);
       if (kind_ == Kind::Eventfd) {
@@ -144,19 +138,17 @@ class ShmMechanism final : public Mechanism {
 
   void stop() noexcept override {
     reap(pid_);
-    if (!base_) return;
-    for (unsigned i = 0; i < nchan_; ++i) {
+    for (unsigned i = 0; i < shm_.size(); ++i) {
       if (chan(i)->efd_req >= 0) close(chan(i)->efd_req);
       if (chan(i)->efd_rep >= 0) close(chan(i)->efd_rep);
     }
-    munmap(base_, map_size_);
-    base_ = nullptr;
+    shm_.unmap();
   }
 
  private:
-  Chan *chan(unsigned i) const { return reinterpret_cast<Chan *>(base_ + std::size_t(i) * stride_); }
-  char *req_buf(unsigned i) const { return base_ + std::size_t(i) * stride_ + sizeof(Chan); }
-  char *rep_buf(unsigned i) const { return req_buf(i) + round64(payload_); }
+  Chan *chan(unsigned i) const { return shm_.header(i); }
+  char *req_buf(unsigned i) const { return shm_.req(i); }
+  char *rep_buf(unsigned i) const { return shm_.rep(i); }
 
   // Server thread of channel i: echo every request.
   void serve(unsigned i) {
@@ -251,9 +243,7 @@ class ShmMechanism final : public Mechanism {
   std::uint64_t spin_ns_;
   std::size_t payload_ = 0;
   unsigned nchan_ = 0;
-  std::size_t stride_ = 0;
-  std::size_t map_size_ = 0;
-  char *base_ = nullptr;
+  ShmChannels<Chan> shm_;
   pid_t pid_ = -1;
 };
 

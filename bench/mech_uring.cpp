@@ -8,7 +8,6 @@
 // made in attach() / in the server thread, never inherited across fork).
 #include <linux/futex.h>
 #include <liburing.h>
-#include <sys/mman.h>
 
 #include <atomic>
 #include <cerrno>
@@ -20,6 +19,7 @@
 
 #include "mechanism.h"
 #include "proc.h"
+#include "shm_channels.h"
 
 #ifndef FUTEX2_SIZE_U32
 #define FUTEX2_SIZE_U32 0x02  // uapi <linux/futex.h> of 6.7; older headers lack it
@@ -33,8 +33,6 @@ struct alignas(64) Words {
   alignas(64) std::atomic<std::uint32_t> rep{0};
 };
 static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
-
-constexpr std::size_t round64(std::size_t n) { return (n + 63) & ~std::size_t(63); }
 
 /// One ring; frees itself.
 struct Ring {
@@ -121,12 +119,7 @@ class UringMechanism final : public Mechanism {
     stop();
     payload_ = cfg.payload;
     nchan_ = cfg.channels;
-    stride_ = sizeof(Words) + 2 * round64(payload_);
-    map_size_ = stride_ * nchan_;
-    void *p = mmap(nullptr, map_size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) fail("mmap");
-    base_ = static_cast<char *>(p);
-    for (unsigned i = 0; i < nchan_; ++i) new (words(i)) Words;
+    shm_.map(nchan_, payload_);
     pid_ = fork_server(cfg.server_cpu, [this] {
       run_per_channel(nchan_, [this](unsigned i) {
         Ring ring;
@@ -162,19 +155,17 @@ class UringMechanism final : public Mechanism {
   void stop() noexcept override {
     reap(pid_);
     rings_.clear();
-    if (base_) munmap(base_, map_size_);
-    base_ = nullptr;
+    shm_.unmap();
   }
 
  private:
-  Words *words(unsigned i) const { return reinterpret_cast<Words *>(base_ + std::size_t(i) * stride_); }
-  char *req_buf(unsigned i) const { return base_ + std::size_t(i) * stride_ + sizeof(Words); }
-  char *rep_buf(unsigned i) const { return req_buf(i) + round64(payload_); }
+  Words *words(unsigned i) const { return shm_.header(i); }
+  char *req_buf(unsigned i) const { return shm_.req(i); }
+  char *rep_buf(unsigned i) const { return shm_.rep(i); }
 
   std::size_t payload_ = 0;
   unsigned nchan_ = 0;
-  std::size_t stride_ = 0, map_size_ = 0;
-  char *base_ = nullptr;
+  ShmChannels<Words> shm_;
   std::map<unsigned, std::unique_ptr<Ring>> rings_;
   pid_t pid_ = -1;
 };

@@ -253,26 +253,18 @@ def plots(out, host, vms):
                                            for m, f in files)]
         script += ["unset multiplot"]
         pngs.append(png)
-    # throughput (one caller) vs payload, one panel per placement
-    png = "throughput_payload.png"
-    script += [f"set output '{os.path.join(d, png)}'", xt,
-               f"set multiplot layout 1,{len(host.placements)} title 'calls/s of one caller vs payload'"]
-    for pl in host.placements:
-        script += [f"set title '{pl}'", "set ylabel 'calls/s'",
-                   "plot " + ", ".join(f"'{os.path.join(d, f'lat_{pl}_{m}.dat')}' using 1:5 with linespoints{lw(m)} "
-                                       f"title '{gp_escape(m)}'" for m in host.names)]
-    script += ["unset multiplot"]
-    pngs.append(png)
-    # CPU per call vs payload
-    png = "cpu_payload.png"
-    script += [f"set output '{os.path.join(d, png)}'", xt,
-               f"set multiplot layout 1,{len(host.placements)} title 'CPU time per call (client + server) vs payload'"]
-    for pl in host.placements:
-        script += [f"set title '{pl}'", "set ylabel 'CPU us per call'",
-                   "plot " + ", ".join(f"'{os.path.join(d, f'lat_{pl}_{m}.dat')}' using 1:6 with linespoints{lw(m)} "
-                                       f"title '{gp_escape(m)}'" for m in host.names)]
-    script += ["unset multiplot"]
-    pngs.append(png)
+    # calls/s and CPU per call (one caller) vs payload, one panel per placement
+    for png, col, title, ylabel in (("throughput_payload.png", 5, "calls/s of one caller vs payload", "calls/s"),
+                                    ("cpu_payload.png", 6, "CPU time per call (client + server) vs payload",
+                                     "CPU us per call")):
+        script += [f"set output '{os.path.join(d, png)}'", xt,
+                   f"set multiplot layout 1,{len(host.placements)} title '{title}'"]
+        for pl in host.placements:
+            script += [f"set title '{pl}'", f"set ylabel '{ylabel}'",
+                       "plot " + ", ".join(f"'{os.path.join(d, f'lat_{pl}_{m}.dat')}' using 1:{col} with "
+                                           f"linespoints{lw(m)} title '{gp_escape(m)}'" for m in host.names)]
+        script += ["unset multiplot"]
+        pngs.append(png)
     # concurrency
     if host.callers:
         files = []
