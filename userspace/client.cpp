@@ -94,7 +94,15 @@ void drop_fdref(ClientDoor *d) noexcept {
   if (d->fdrefs.fetch_sub(1, std::memory_order_acq_rel) == 1) maybe_teardown(d);
 }
 
-/// A call's hold on a door's connections (see kClosing).
+/// Ends a call's hold on a door's connections (see kClosing).
+void inflight_leave(ClientDoor *d) noexcept {
+  if (d->inflight.fetch_sub(1, std::memory_order_acq_rel) == 1 && d->fdrefs.load() == 0)
+    maybe_teardown(d);
+}
+
+/// A call's hold on a door's connections (see kClosing). A posted call
+/// that outlives its caller's frame (PostedCall) keeps the hold past the
+/// guard: dismiss() hands it over, call_finish() ends it.
 struct InflightGuard {
   ClientDoor *d;
   explicit InflightGuard(ClientDoor *door) : d(door) {
@@ -104,9 +112,9 @@ struct InflightGuard {
     }
   }
   ~InflightGuard() {
-    if (d->inflight.fetch_sub(1, std::memory_order_acq_rel) == 1 && d->fdrefs.load() == 0)
-      maybe_teardown(d);
+    if (d) inflight_leave(d);
   }
+  void dismiss() noexcept { d = nullptr; }
   InflightGuard(const InflightGuard &) = delete;
   InflightGuard &operator=(const InflightGuard &) = delete;
 };
@@ -298,6 +306,22 @@ bool post_call(ClientConn *c, std::uint32_t i, std::uint32_t seq) noexcept {
 
 enum class WaitOutcome { Replied, Withdrawn, Abandoned, ServerDied };
 
+/// The caller gives up waiting for call `seq` (a signal, or an
+/// asynchronous call cancelled): the call is taken back if no server
+/// thread has claimed it yet (it never runs), else left to finish.
+WaitOutcome take_back(SlotHeader *s, std::uint32_t seq) noexcept {
+  std::uint32_t r = s->rsp.load(std::memory_order_acquire);
+  if ((r & kSeqMask) == seq && (r & kRspDone)) return WaitOutcome::Replied;
+  // The claim CAS here and the server's claim CAS decide exactly once
+  // whether the call runs (see shm_layout.h).
+  std::uint32_t cl = s->claim.load(std::memory_order_acquire);
+  while ((cl & kSeqMask) != seq) {
+    if (s->claim.compare_exchange_weak(cl, seq | kClaimWithdrawn, std::memory_order_acq_rel))
+      return WaitOutcome::Withdrawn;
+  }
+  return WaitOutcome::Abandoned;
+}
+
 /// Waits for the reply to `seq`: adaptive spin when the server runs on
 /// another CPU, then FUTEX_WAIT. A caught signal ends the wait (Solaris
 /// semantics, also with SA_RESTART): the call is withdrawn if no server
@@ -323,14 +347,7 @@ WaitOutcome wait_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq) noexce
     }
     int r = futex_wait(&s->rsp, v, timeout);
     if (r != EINTR) continue;
-    if (done(s->rsp.load(std::memory_order_acquire))) return WaitOutcome::Replied;
-    // Interrupted: take the call back if no server thread has claimed it.
-    std::uint32_t cl = s->claim.load(std::memory_order_acquire);
-    while ((cl & kSeqMask) != seq) {
-      if (s->claim.compare_exchange_weak(cl, seq | kClaimWithdrawn, std::memory_order_acq_rel))
-        return WaitOutcome::Withdrawn;
-    }
-    return WaitOutcome::Abandoned;
+    return take_back(s, seq);
   }
 }
 
@@ -484,7 +501,7 @@ std::uint32_t door_attributes_here(int fd, const DoorIdentity &ident) noexcept {
   return a;
 }
 
-Result<void> client_call(int fd, door_arg_t *params) noexcept {
+Result<PostedCall> call_post(int fd, door_arg_t *params) noexcept {
   auto found = lookup_door(fd);
   if (!found) return fail(found.error());
   ClientDoor *d = *found;
@@ -573,33 +590,104 @@ Result<void> client_call(int fd, door_arg_t *params) noexcept {
     release_slot(*slot);
     return fail(std::errc::bad_file_descriptor);
   }
+  guard.dismiss();  // the PostedCall holds the door until call_finish()
+  return PostedCall{d, c, i, seq};
+}
 
-  switch (wait_reply(c, i, seq)) {
+namespace {
+
+/// Ends a posted call after its wait: results, or the errno of `how`.
+/// Frees (or abandons) the slot and ends the call's hold on the door.
+Result<void> call_finish(const PostedCall &pc, door_arg_t *params, WaitOutcome how) noexcept {
+  ClientDoor *d = pc.door;
+  ClientConn *c = pc.conn;
+  std::uint32_t i = pc.index, seq = pc.seq;
+  SlotRef slot{c, i};
+  Result<void> r;
+  switch (how) {
     case WaitOutcome::Replied:
+      r = take_reply(c, i, seq, params);
+      release_slot(slot);
       break;
     case WaitOutcome::Withdrawn:
-      release_slot(*slot);
-      return fail(std::errc::resource_unavailable_try_again);
+      release_slot(slot);
+      r = fail(std::errc::resource_unavailable_try_again);
+      break;
     case WaitOutcome::Abandoned: {
-      cs.state.store(kSlotAbandoned, std::memory_order_release);
+      c->slots[i].state.store(kSlotAbandoned, std::memory_order_release);
       SlotMsg m{make_header(MsgType::Cancel), i, seq};
-      std::lock_guard g(c->ctl_mu);
-      (void)send_record(c->sock.get(), &m, sizeof m, {}, /*dontwait=*/true);
-      return fail(std::errc::interrupted);
+      {
+        std::lock_guard g(c->ctl_mu);
+        (void)send_record(c->sock.get(), &m, sizeof m, {}, /*dontwait=*/true);
+      }
+      r = fail(std::errc::interrupted);
+      break;
     }
     case WaitOutcome::ServerDied: {
       // EINTR if a server thread had started the call; a call no thread
       // claimed never ran, and the door is simply gone: EBADF.
       d->gone.store(true);
-      bool claimed = (s->claim.load(std::memory_order_acquire) & kSeqMask) == seq;
-      release_slot(*slot);
-      return fail(claimed ? std::errc::interrupted : std::errc::bad_file_descriptor);
+      bool claimed = (c->slot(i)->claim.load(std::memory_order_acquire) & kSeqMask) == seq;
+      release_slot(slot);
+      r = fail(claimed ? std::errc::interrupted : std::errc::bad_file_descriptor);
+      break;
     }
   }
-  auto r = take_reply(c, i, seq, params);
-  release_slot(*slot);
-  if (!r) return fail(r.error());
-  return {};
+  inflight_leave(d);
+  return r;
+}
+
+}  // namespace
+
+Result<void> client_call(int fd, door_arg_t *params) noexcept {
+  auto pc = call_post(fd, params);
+  if (!pc) return fail(pc.error());
+  return call_finish(*pc, params, wait_reply(pc->conn, pc->index, pc->seq));
+}
+
+std::atomic<std::uint32_t> *call_reply_word(const PostedCall &pc) noexcept { return &pc.conn->slot(pc.index)->rsp; }
+
+ReplyState call_reply_state(const PostedCall &pc, std::uint32_t *wait_value) noexcept {
+  SlotHeader *s = pc.conn->slot(pc.index);
+  std::uint32_t v = s->rsp.load(std::memory_order_acquire);
+  for (;;) {
+    if ((v & kSeqMask) == pc.seq && (v & kRspDone)) return ReplyState::Replied;
+    if ((v & kDead) || pc.conn->dead.load(std::memory_order_acquire)) return ReplyState::ServerDied;
+    // The waiting bit must be in the word before a futex wait on it is
+    // armed: the server wakes only when it sees the bit as it publishes
+    // (post_reply), and a wait armed on a value that changed in between
+    // fails at once (FUTEX_WAIT compares under the futex hash lock).
+    if (v & kRspWaiting) break;
+    if (s->rsp.compare_exchange_weak(v, v | kRspWaiting, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      v |= kRspWaiting;
+      break;
+    }
+  }
+  if (wait_value) *wait_value = v;
+  return ReplyState::Pending;
+}
+
+Result<void> call_collect(const PostedCall &pc, door_arg_t *params) noexcept {
+  switch (call_reply_state(pc, nullptr)) {
+    case ReplyState::Replied:
+      return call_finish(pc, params, WaitOutcome::Replied);
+    case ReplyState::ServerDied:
+      return call_finish(pc, params, WaitOutcome::ServerDied);
+    case ReplyState::Pending:
+      break;
+  }
+  return fail(std::errc::operation_in_progress);
+}
+
+void call_abandon(const PostedCall &pc) noexcept {
+  SlotHeader *s = pc.conn->slot(pc.index);
+  WaitOutcome how = take_back(s, pc.seq);
+  if (how == WaitOutcome::Abandoned &&
+      ((s->rsp.load(std::memory_order_acquire) & kDead) || pc.conn->dead.load(std::memory_order_acquire)))
+    how = WaitOutcome::ServerDied;
+  // A reply already in is received and dropped (params == nullptr: its
+  // descriptors are closed, nothing is copied).
+  (void)call_finish(pc, nullptr, how);
 }
 
 Result<ParamSnapshot> client_params(int fd) noexcept {

@@ -85,6 +85,43 @@ Result<ParamSnapshot> client_params(int fd) noexcept;
 /// door_call().
 Result<void> client_call(int fd, door_arg_t *params) noexcept;
 
+/// A call posted to its server and not collected yet: door_call() split in
+/// two for asynchronous calls (async_call.cpp). It owns its slot and holds
+/// the door's connections (rundown) until call_collect() or call_abandon().
+struct PostedCall {
+  ClientDoor *door = nullptr;
+  ClientConn *conn = nullptr;
+  std::uint32_t index = 0;  ///< slot
+  std::uint32_t seq = 0;    ///< call number
+};
+
+/// Validates and posts a call exactly as door_call() does (same errnos),
+/// without waiting for the reply. `params` is only read here.
+Result<PostedCall> call_post(int fd, door_arg_t *params) noexcept;
+
+/// Where a posted call stands.
+enum class ReplyState { Pending, Replied, ServerDied };
+
+/// The state of `pc`'s reply. When Pending, kRspWaiting is set in the
+/// reply word first and *wait_value (if not null) receives the value a
+/// futex wait must expect: the server then wakes that word on reply.
+ReplyState call_reply_state(const PostedCall &pc, std::uint32_t *wait_value) noexcept;
+
+/// The reply futex word of `pc` (to wait on).
+std::atomic<std::uint32_t> *call_reply_word(const PostedCall &pc) noexcept;
+
+/// Finishes `pc` if its reply is in (results into `params`, as door_call)
+/// or its server died (EINTR if the call had started, else EBADF); frees
+/// the slot. EINPROGRESS, and nothing changes, while it is still pending.
+Result<void> call_collect(const PostedCall &pc, door_arg_t *params) noexcept;
+
+/// Gives up on `pc`: a call no server thread claimed is withdrawn (never
+/// runs); a running one is abandoned (cancelled unless DOOR_NO_CANCEL, its
+/// slot reusable once its reply lands); a reply already in is dropped.
+/// No futex wait may remain armed on the reply word (a stale waiter would
+/// swallow the single wake-up of the slot's next call).
+void call_abandon(const PostedCall &pc) noexcept;
+
 /// The door behind `fd` (slow path fills the table). EBADF if none.
 Result<ClientDoor *> lookup_door(int fd) noexcept;
 
