@@ -12,9 +12,13 @@ include(CMakePackageConfigHelpers)
 set(DOOR_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/door)
 set(DOOR_PKGCONFIG_DIR ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
+set(_door_hpp_exclude "")
+if(NOT DOOR_HAVE_ASYNC)  # <door/async.hpp> needs libdoor's async calls
+  set(_door_hpp_exclude PATTERN "async.hpp" EXCLUDE)
+endif()
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/door
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-        FILES_MATCHING PATTERN "*.hpp")
+        FILES_MATCHING PATTERN "*.hpp" ${_door_hpp_exclude})
 
 # pkg-config: prefix is ${pcfiledir} plus the way up from the pkgconfig dir.
 file(RELATIVE_PATH DOOR_PC_RELATIVE_PREFIX

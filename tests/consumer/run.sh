@@ -36,7 +36,8 @@ for h in door.h ucred.h stropts.h door/door.hpp door/error.hpp door/descriptor.h
          door/request.hpp door/credentials.hpp; do
   [ -f "$STAGE/include/$h" ] || fail "header $h not installed"
 done
-extra=$(cd "$STAGE/include" && find . -type f ! -name door.h ! -name ucred.h ! -name stropts.h ! -path './door/*.hpp')
+extra=$(cd "$STAGE/include" && find . -type f ! -name door.h ! -name ucred.h ! -name stropts.h ! -name door_async.h \
+        ! -path './door/*.hpp')
 [ -z "$extra" ] || fail "unexpected files in include/: $extra"
 pc=$(find "$STAGE" -name door.pc | head -n1)
 [ -n "$pc" ] || fail "door.pc not installed"
