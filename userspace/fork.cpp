@@ -64,6 +64,7 @@ void child() {
   client_forget_after_fork();
   server_forget_after_fork();
   attach_forget_after_fork();
+  stats_forget_after_fork();
 }
 
 }  // namespace

@@ -77,6 +77,7 @@ ServerThread *self_thread() {
 }
 
 void forget_thread(ServerThread *t) {
+  stats_thread_leave(t->counted_in);
   {
     std::lock_guard g(g_threads_mu);
     std::erase(*g_threads, t);
@@ -264,9 +265,9 @@ Work take_work(ServerThread *t) noexcept {
   {
     std::unique_lock lk(p->mu);
     while (p->queue.empty()) {
-      p->idle++;
+      stats_set(p->st_idle.load(std::memory_order_relaxed), ++p->idle);
       p->cv.wait(lk);
-      p->idle--;
+      stats_set(p->st_idle.load(std::memory_order_relaxed), --p->idle);
     }
     w = std::move(p->queue.front());
     p->queue.pop_front();
@@ -552,6 +553,7 @@ int post_reply(ServerThread *t, char *data, std::size_t size, door_desc_t *descs
   s->result_flags = rflags;
   s->server_cpu = static_cast<std::uint32_t>(sched_getcpu());
   close_released();
+  t->call_door->stats.record(stats_ticks() - t->call_t0);
   handoff_announce(will_block ? SCX_DOOR_REPLY_BLOCK : SCX_DOOR_REPLY_CONTINUE, s->client_token);
   // Release: the results written above happen-before the caller's acquire.
   std::uint32_t old = s->rsp.exchange(t->seq | kRspDone, std::memory_order_release);
@@ -583,6 +585,7 @@ struct ProcedureExitGuard {
 [[noreturn]] void server_loop(ServerThread *t) {
   t->self = pthread_self();
   handoff_register_thread();
+  stats_thread_join(t->counted_in, t->pool->st_threads.load(std::memory_order_relaxed));
   // door_return() lands here with siglongjmp, discarding the procedure's
   // frames: each invocation starts on the same stack depth, so a thread can
   // serve any number of calls without its stack growing (illumos resets the
@@ -595,6 +598,8 @@ struct ProcedureExitGuard {
       t->bind_pending = false;
       unbind(t);
       t->pool = t->bind_next;
+      stats_thread_leave(t->counted_in);
+      stats_thread_join(t->counted_in, t->pool->st_threads.load(std::memory_order_relaxed));
     }
     Prepared p;
     if (!t->conn) {
@@ -605,6 +610,7 @@ struct ProcedureExitGuard {
     if (!p.run) {
       std::uint32_t seq = wait_for_call(t);
       if (!seq) continue;
+      t->call_t0 = stats_ticks();
       p = prepare_call(t, seq);
       if (!p.run) continue;
     }
@@ -842,6 +848,15 @@ Result<int> create_door(door_server_procedure_t *proc, void *cookie, std::uint32
   } else {
     door->pool = g.public_pool;
   }
+  door->stats.open(door->ident);
+  if (attrs & DOOR_PRIVATE) {
+    door->pool->st_threads.store(door->stats.pool_threads());
+    door->pool->st_idle.store(door->stats.pool_idle());
+  }
+  if (!g.public_pool->st_threads.load()) {
+    g.public_pool->st_idle.store(stats_public_idle());
+    g.public_pool->st_threads.store(stats_public_threads());
+  }
   {
     std::lock_guard lk(g.mu);
     g.doors[door->ident.id] = door;
@@ -880,6 +895,7 @@ Result<void> revoke_door(int fd, std::uint64_t id) noexcept {
   auto door = find_local_door(id);
   if (!door) return fail(std::errc::operation_not_permitted);
   door->revoked.store(true);
+  door->stats.revoked();
   door->publish_params();
   // New Hellos fail at once; holders see the hang-up (door_info: REVOKED).
   shutdown(door->server_end.get(), SHUT_RDWR);

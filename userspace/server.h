@@ -36,6 +36,7 @@
 #include "result.h"
 #include "shm_layout.h"
 #include "spin.h"
+#include "stats.h"
 #include "unique_fd.h"
 
 namespace door::detail {
@@ -74,6 +75,7 @@ struct ServerDoor {
 
   std::mutex mu;                               ///< guards conns
   std::vector<std::weak_ptr<ServerConn>> conns;  ///< for revoke / setparam
+  DoorStatsEntry stats;                        ///< doorstat(1) counters (stats.h)
 
   /// Copies the current parameters into every connection's region header.
   void publish_params();
@@ -121,6 +123,8 @@ struct Pool {
   std::weak_ptr<ServerDoor> door;  ///< the private door (empty: public pool)
   bool is_private = false;
   std::vector<ServerThread *> bound;  ///< threads bound to a slot (recall candidates)
+  /// doorstat(1) pool counters (stats.h; null: not published).
+  std::atomic<std::atomic<std::uint32_t> *> st_threads{nullptr}, st_idle{nullptr};
 };
 
 inline constexpr std::uint64_t kCallRunning = 1, kCallCancelling = 2;
@@ -158,6 +162,8 @@ struct ServerThread {
   void *arg_map = nullptr;
   std::size_t arg_map_len = 0;
   std::vector<door_desc_t> descs;
+  std::uint64_t call_t0 = 0;                           ///< stats_ticks() at the claim
+  std::atomic<std::uint32_t> *counted_in = nullptr;    ///< pool thread counter it is in (stats.h)
 };
 
 /// The calling thread's server state (nullptr when it never served).
