@@ -5,7 +5,9 @@
 #   include/door/*.hpp                 the header-only C++20 API
 #   lib*/pkgconfig/door.pc             pkg-config (relocatable)
 #   lib*/cmake/door/doorConfig*.cmake  find_package(door) -> door::door
-#   share/man/man3, man7               the man pages (doc/man)
+#   share/man/man1, man3, man7         the man pages (doc/man)
+#   bin/doorstat                       tools/doorstat (its own CMakeLists)
+#   include/door_async.h, door/async.hpp  only with asynchronous calls
 # Internal headers (userspace/*.h) are never installed.
 include(CMakePackageConfigHelpers)
 
@@ -40,7 +42,14 @@ install(FILES ${PROJECT_BINARY_DIR}/doorConfig.cmake ${PROJECT_BINARY_DIR}/doorC
         DESTINATION ${DOOR_CMAKE_DIR})
 
 # Man pages.
+file(GLOB DOOR_MAN1 CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/doc/man/*.1)
 file(GLOB DOOR_MAN3 CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/doc/man/*.3)
 file(GLOB DOOR_MAN7 CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/doc/man/*.7)
+if(NOT DOOR_HAVE_ASYNC)  # no asynchronous calls in this libdoor
+  list(FILTER DOOR_MAN3 EXCLUDE REGEX "/door_(async|call_async)_[a-z_]*\\.3$")
+endif()
+if(TARGET doorstat)
+  install(FILES ${DOOR_MAN1} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+endif()
 install(FILES ${DOOR_MAN3} DESTINATION ${CMAKE_INSTALL_MANDIR}/man3)
 install(FILES ${DOOR_MAN7} DESTINATION ${CMAKE_INSTALL_MANDIR}/man7)
