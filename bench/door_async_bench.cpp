@@ -15,7 +15,7 @@
 //   async ring  d=N  N calls in flight from ONE thread, caller's ring
 //   async poll  d=N  N calls in flight from ONE thread, own ring
 // Latency is per call, from posting to its completion being collected.
-// The server is unpinned, as a real one would be; --cpu pins both.
+// Unpinned by default, as real programs run; --cpu / --server-cpu pin.
 #include <door.h>
 #include <door_async.h>
 #include <liburing.h>
@@ -231,13 +231,14 @@ double median(std::vector<double> v) {
 int main(int argc, char **argv) {
   CLI::App app{"door_async_bench: asynchronous door calls vs blocking door_call()"};
   unsigned iters = 20000, repeats = 5, depth = 16;
-  int cpu = -1;
+  int cpu = -1, server_cpu = -1;
   bool quick = false;
   app.add_option("--iters", iters, "calls per measurement")->check(CLI::PositiveNumber);
   app.add_option("--repeats", repeats, "measurements per mode (median reported)")->check(CLI::PositiveNumber);
   app.add_option("--depth", depth, "calls in flight for the 'd=N' modes (and threads for 'blocking xN')")
       ->check(CLI::Range(2u, unsigned(DOOR_ASYNC_MAX_DEPTH)));
-  app.add_option("--cpu", cpu, "pin client and server to this CPU (default: unpinned)");
+  app.add_option("--cpu", cpu, "pin the client (and the server, unless --server-cpu) to this CPU (default: unpinned)");
+  app.add_option("--server-cpu", server_cpu, "pin the server to this CPU");
   app.add_flag("--quick", quick, "2000 calls, 3 repeats");
   CLI11_PARSE(app, argc, argv);
   if (quick) iters = 2000, repeats = 3;
@@ -247,7 +248,8 @@ int main(int argc, char **argv) {
     CPU_SET(cpu, &set);
     sched_setaffinity(0, sizeof set, &set);
   }
-  Server srv(cpu);
+  if (server_cpu < 0) server_cpu = cpu;
+  Server srv(server_cpu);
   struct Mode {
     std::string name;
     std::function<Sample()> run;
@@ -269,7 +271,8 @@ int main(int argc, char **argv) {
       m.p50.push_back(s.p50_us());
     }
   fmt::print("door_async_bench: 8 B echo calls, {} calls x {} repeats, {} CPUs online, {}\n", iters, repeats,
-             sysconf(_SC_NPROCESSORS_ONLN), cpu >= 0 ? fmt::format("both on CPU {}", cpu) : std::string("unpinned"));
+             sysconf(_SC_NPROCESSORS_ONLN),
+             cpu >= 0 ? fmt::format("client on CPU {}, server on CPU {}", cpu, server_cpu) : std::string("unpinned"));
   fmt::print("{:<24} {:>12} {:>14} {:>10}\n", "mode", "p50 (us)", "calls/s", "vs blocking");
   double base = median(modes[0].rate);
   for (auto &m : modes) {
