@@ -435,7 +435,7 @@ int one_thread(door_info_t *, void *(*startf)(void *), void *arg, void *) {
 // Calls queued behind a busy single-thread pool are withdrawn by destroy:
 // their waits must be cancelled. The server wakes one waiter per reply, so
 // a wait left armed on a slot's reply word would take the wake-up of the
-// next blocking caller of that slot, which would then sleep for an hour.
+// next blocking caller of that slot, which would then sleep with no timeout.
 TEST(AsyncCall, WithdrawnCallsLeaveNoStaleWaiter) {
   int d = door_xcreate(test_proc, nullptr, DOOR_NO_DEPLETION_CB | DOOR_NO_CANCEL, one_thread, nullptr, nullptr, 1);
   ASSERT_GE(d, 0) << strerror(errno);

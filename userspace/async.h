@@ -16,7 +16,7 @@
 // queued may still be armed on its reply word. The server wakes ONE waiter
 // per reply; a stale waiter left on a reused slot would swallow the wake-up
 // meant for the slot's next caller (which could be a blocking door_call()
-// sleeping for an hour). So a call is freed only after its wait's CQE was
+// asleep with no timeout). So a call is freed only after its wait's CQE was
 // seen, or after IORING_REGISTER_SYNC_CANCEL removed the wait (cancel and
 // destroy), and an SQPOLL ring — whose SQEs the kernel may consume after
 // the cancel — is refused.
