@@ -37,6 +37,8 @@
 #include <thread>
 #include <vector>
 
+#include "door_test_util.h"
+
 namespace {
 
 std::uint64_t now_ns() noexcept {
@@ -52,70 +54,18 @@ std::uint64_t now_ns() noexcept {
 
 void echo(void *, char *argp, size_t n, door_desc_t *, uint_t) { door_return(argp, n, nullptr, 0); }
 
-/// Passes one descriptor over a socket (the door, server to client).
-void send_fd(int sock, int fd) {
-  char c = 'd';
-  iovec io{&c, 1};
-  alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int))] = {};
-  msghdr m{};
-  m.msg_iov = &io;
-  m.msg_iovlen = 1;
-  m.msg_control = buf;
-  m.msg_controllen = sizeof buf;
-  cmsghdr *h = CMSG_FIRSTHDR(&m);
-  h->cmsg_level = SOL_SOCKET;
-  h->cmsg_type = SCM_RIGHTS;
-  h->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(h), &fd, sizeof fd);
-  if (sendmsg(sock, &m, 0) != 1) die("sendmsg");
-}
-
-int recv_fd(int sock) {
-  char c;
-  iovec io{&c, 1};
-  alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int))];
-  msghdr m{};
-  m.msg_iov = &io;
-  m.msg_iovlen = 1;
-  m.msg_control = buf;
-  m.msg_controllen = sizeof buf;
-  if (recvmsg(sock, &m, 0) != 1) die("recvmsg");
-  int fd;
-  std::memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof fd);
-  return fd;
-}
-
-/// The echo door's server, in its own process.
-struct Server {
-  pid_t pid = -1;
-  int door = -1;
-  explicit Server(int cpu) {
-    int sp[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) != 0) die("socketpair");
-    pid = fork();
-    if (pid < 0) die("fork");
-    if (pid == 0) {
-      if (cpu >= 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(cpu, &set);
-        sched_setaffinity(0, sizeof set, &set);
-      }
-      int d = door_create(echo, nullptr, 0);
-      if (d < 0) die("door_create");
-      send_fd(sp[1], d);
-      for (;;) pause();
+/// The echo door's server, in its own process (pinned to `cpu` if >= 0).
+doortest::ServerProcess serve(int cpu) {
+  return doortest::ServerProcess([cpu] {
+    if (cpu >= 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      sched_setaffinity(0, sizeof set, &set);
     }
-    close(sp[1]);
-    door = recv_fd(sp[0]);
-    close(sp[0]);
-  }
-  ~Server() {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    close(door);
-  }
-};
+    return std::vector<int>{door_create(echo, nullptr, 0)};
+  });
+}
 
 /// One measurement: per-call latencies and the wall time of the batch.
 struct Sample {
@@ -249,19 +199,20 @@ int main(int argc, char **argv) {
     sched_setaffinity(0, sizeof set, &set);
   }
   if (server_cpu < 0) server_cpu = cpu;
-  Server srv(server_cpu);
+  auto srv = serve(server_cpu);
+  if (srv.door() < 0) die("starting the server");
   struct Mode {
     std::string name;
     std::function<Sample()> run;
     std::vector<double> p50, rate;
   };
   std::vector<Mode> modes;
-  modes.push_back({"blocking", [&] { return blocking(srv.door, iters, 1); }, {}, {}});
-  modes.push_back({fmt::format("blocking x{} threads", depth), [&] { return blocking(srv.door, iters / depth + 1, depth); }, {}, {}});
-  modes.push_back({"async ring  d=1", [&] { return async_calls(srv.door, iters, 1, false); }, {}, {}});
-  modes.push_back({"async poll  d=1", [&] { return async_calls(srv.door, iters, 1, true); }, {}, {}});
-  modes.push_back({fmt::format("async ring  d={}", depth), [&] { return async_calls(srv.door, iters, depth, false); }, {}, {}});
-  modes.push_back({fmt::format("async poll  d={}", depth), [&] { return async_calls(srv.door, iters, depth, true); }, {}, {}});
+  modes.push_back({"blocking", [&] { return blocking(srv.door(), iters, 1); }, {}, {}});
+  modes.push_back({fmt::format("blocking x{} threads", depth), [&] { return blocking(srv.door(), iters / depth + 1, depth); }, {}, {}});
+  modes.push_back({"async ring  d=1", [&] { return async_calls(srv.door(), iters, 1, false); }, {}, {}});
+  modes.push_back({"async poll  d=1", [&] { return async_calls(srv.door(), iters, 1, true); }, {}, {}});
+  modes.push_back({fmt::format("async ring  d={}", depth), [&] { return async_calls(srv.door(), iters, depth, false); }, {}, {}});
+  modes.push_back({fmt::format("async poll  d={}", depth), [&] { return async_calls(srv.door(), iters, depth, true); }, {}, {}});
   for (auto &m : modes) (void)m.run();  // warm-up: connections, slots, server threads
   // Interleaved repeats: a disturbance on the machine hits every mode alike.
   for (unsigned r = 0; r < repeats; r++)

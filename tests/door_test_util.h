@@ -6,6 +6,7 @@
 #pragma once
 
 #include <door.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -97,6 +98,18 @@ class ServerProcess {
   pid_t pid_ = -1;
   std::vector<int> doors_;
 };
+
+/// Starts a detached thread running startf(arg), as a door_xcreate(3)
+/// creation function must: 1 on success, -1 on failure.
+inline int start_detached(void *(*startf)(void *), void *arg) {
+  pthread_t th;
+  pthread_attr_t a;
+  pthread_attr_init(&a);
+  pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+  int r = pthread_create(&th, &a, startf, arg);
+  pthread_attr_destroy(&a);
+  return r == 0 ? 1 : -1;
+}
 
 /// An echo procedure: returns its arguments.
 inline void echo_proc(void *, char *argp, size_t n, door_desc_t *, uint_t) { door_return(argp, n, nullptr, 0); }

@@ -23,6 +23,7 @@
 #include <door/async.hpp>
 #include <door/door.hpp>
 #include <map>
+#include <utility>
 #include <string>
 #include <thread>
 #include <vector>
@@ -83,6 +84,32 @@ struct Call {
   std::string result() const { return std::string(a.data_ptr, a.data_size); }
 };
 
+/// A finished call that must have succeeded with its own arguments echoed.
+void expect_echoed(const door_async_result_t &r) {
+  EXPECT_EQ(r.error, 0) << strerror(r.error);
+  auto *c = static_cast<Call *>(r.user);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(r.params, &c->a);
+  EXPECT_EQ(c->result(), c->arg);
+}
+
+/// Posts one call per argument in `args` (user pointer: the Call).
+void post_all(int d, door_async_t *ax, std::vector<std::unique_ptr<Call>> &calls, const std::vector<std::string> &args,
+              bool with_user = true) {
+  for (const auto &a : args) {
+    calls.push_back(std::make_unique<Call>(a));
+    Call *c = calls.back().get();
+    ASSERT_EQ(door_call_async_np(d, &c->a, ax, with_user ? c : nullptr, nullptr), 0) << strerror(errno);
+  }
+}
+
+/// "<prefix>0" ... "<prefix><n-1>".
+std::vector<std::string> numbered(const std::string &prefix, int n) {
+  std::vector<std::string> v;
+  for (int k = 0; k < n; k++) v.push_back(prefix + std::to_string(k));
+  return v;
+}
+
 /// A caller-provided ring.
 struct Ring {
   struct io_uring r{};
@@ -91,6 +118,21 @@ struct Ring {
   ~Ring() {
     if (ok) io_uring_queue_exit(&r);
   }
+};
+
+/// A context attached to a ring of the test's own; destroyed with it
+/// unless the test destroys it first (then it sets `ax` to null).
+struct Attached {
+  Ring ring;
+  door_async_t *ax = nullptr;
+  explicit Attached(unsigned depth) {
+    if (ring.ok) ax = door_async_create_np(&ring.r, depth, 0);
+  }
+  ~Attached() {
+    if (ax) door_async_destroy_np(ax);
+  }
+  /// Destroys the context now (door_async_destroy_np's result).
+  int destroy() { return door_async_destroy_np(std::exchange(ax, nullptr)); }
 };
 
 /// Submits and reaps `ring` until `want` calls of `ax` finished (results
@@ -133,10 +175,10 @@ int open_fds() {
 
 TEST(AsyncCall, ManyInFlightOneThreadOneRing) {
   auto srv = serve();
-  Ring ring;
-  ASSERT_TRUE(ring.ok);
-  door_async_t *ax = door_async_create_np(&ring.r, 64, 0);
-  ASSERT_NE(ax, nullptr) << strerror(errno);
+  Attached cx(64);
+  ASSERT_NE(cx.ax, nullptr) << strerror(errno);
+  auto &ring = cx.ring;
+  door_async_t *ax = cx.ax;
   // 500 calls, at most 64 in flight, all from this thread: each result
   // must be its own call's arguments.
   constexpr int kCalls = 500;
@@ -153,49 +195,41 @@ TEST(AsyncCall, ManyInFlightOneThreadOneRing) {
     done.clear();
     ASSERT_TRUE(drive(&ring.r, ax, done, 1));
     for (auto &r : done) {
-      auto *c = static_cast<Call *>(r.user);
-      ASSERT_EQ(r.error, 0) << strerror(r.error);
-      EXPECT_EQ(r.params, &c->a);
-      EXPECT_EQ(c->result(), c->arg);
+      expect_echoed(r);
       ok++;
     }
   }
   EXPECT_EQ(door_async_pending_np(ax), 0);
-  EXPECT_EQ(door_async_destroy_np(ax), 0);
+  EXPECT_EQ(cx.destroy(), 0);
 }
 
 TEST(AsyncCall, InFlightCallsRunConcurrently) {
   auto srv = serve();
-  Ring ring;
-  ASSERT_TRUE(ring.ok);
-  door_async_t *ax = door_async_create_np(&ring.r, 32, 0);
-  ASSERT_NE(ax, nullptr);
+  Attached cx(32);
+  ASSERT_NE(cx.ax, nullptr) << strerror(errno);
+  auto &ring = cx.ring;
+  door_async_t *ax = cx.ax;
   // 16 calls of 200 ms each: sequentially 3.2 s; in flight together they
   // take about one call's time plus the server pool's growth.
   std::vector<std::unique_ptr<Call>> calls;
   auto t0 = Clock::now();
-  for (int k = 0; k < 16; k++) {
-    calls.push_back(std::make_unique<Call>("S200:" + std::to_string(k)));
-    ASSERT_EQ(door_call_async_np(srv.door(), &calls.back()->a, ax, calls.back().get(), nullptr), 0);
-  }
+  post_all(srv.door(), ax, calls, numbered("S200:", 16));
   std::vector<door_async_result_t> done;
   ASSERT_TRUE(drive(&ring.r, ax, done, 16));
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
   EXPECT_LT(ms, 1600) << "calls in flight did not overlap";
   for (auto &r : done) {
-    EXPECT_EQ(r.error, 0);
-    auto *c = static_cast<Call *>(r.user);
-    EXPECT_EQ(c->result(), c->arg);
+    expect_echoed(r);
   }
-  door_async_destroy_np(ax);
+  cx.destroy();
 }
 
 TEST(AsyncCall, MixedWithBlockingCallsOnTheSameDoor) {
   auto srv = serve();
-  Ring ring;
-  ASSERT_TRUE(ring.ok);
-  door_async_t *ax = door_async_create_np(&ring.r, 16, 0);
-  ASSERT_NE(ax, nullptr);
+  Attached cx(16);
+  ASSERT_NE(cx.ax, nullptr) << strerror(errno);
+  auto &ring = cx.ring;
+  door_async_t *ax = cx.ax;
   Call slow("S300:slow"), fast("fast");
   ASSERT_EQ(door_call_async_np(srv.door(), &slow.a, ax, &slow, nullptr), 0);
   ASSERT_EQ(door_call_async_np(srv.door(), &fast.a, ax, &fast, nullptr), 0);
@@ -210,11 +244,9 @@ TEST(AsyncCall, MixedWithBlockingCallsOnTheSameDoor) {
   std::vector<door_async_result_t> done;
   ASSERT_TRUE(drive(&ring.r, ax, done, 2));
   for (auto &r : done) {
-    EXPECT_EQ(r.error, 0);
-    auto *c = static_cast<Call *>(r.user);
-    EXPECT_EQ(c->result(), c->arg);
+    expect_echoed(r);
   }
-  door_async_destroy_np(ax);
+  cx.destroy();
 }
 
 TEST(AsyncCall, PollableDescriptorWorksWithEpoll) {
@@ -242,11 +274,7 @@ TEST(AsyncCall, PollableDescriptorWorksWithEpoll) {
     door_async_result_t rs[8];  // fewer than may be ready: the fd must stay readable
     int m = door_async_reap_np(ax, rs, 8, 0);
     ASSERT_GE(m, 0) << strerror(errno);
-    for (int k = 0; k < m; k++) {
-      EXPECT_EQ(rs[k].error, 0);
-      auto *c = static_cast<Call *>(rs[k].user);
-      EXPECT_EQ(c->result(), c->arg);
-    }
+    for (int k = 0; k < m; k++) expect_echoed(rs[k]);
     got += m;
   }
   EXPECT_EQ(got, 40);
@@ -277,15 +305,12 @@ TEST(AsyncCall, ReapWaitsForTheFirstCompletion) {
 TEST(AsyncCall, ServerDeathCompletesPendingCallsWithEINTR) {
   g_started->store(0);
   auto srv = serve();
-  Ring ring;
-  ASSERT_TRUE(ring.ok);
-  door_async_t *ax = door_async_create_np(&ring.r, 16, 0);
-  ASSERT_NE(ax, nullptr);
+  Attached cx(16);
+  ASSERT_NE(cx.ax, nullptr) << strerror(errno);
+  auto &ring = cx.ring;
+  door_async_t *ax = cx.ax;
   std::vector<std::unique_ptr<Call>> calls;
-  for (int k = 0; k < 8; k++) {
-    calls.push_back(std::make_unique<Call>("S20000:" + std::to_string(k)));
-    ASSERT_EQ(door_call_async_np(srv.door(), &calls.back()->a, ax, calls.back().get(), nullptr), 0);
-  }
+  post_all(srv.door(), ax, calls, numbered("S20000:", 8));
   io_uring_submit(&ring.r);
   auto deadline = Clock::now() + std::chrono::seconds(10);
   while (g_started->load() < 8 && Clock::now() < deadline) usleep(1000);
@@ -300,7 +325,7 @@ TEST(AsyncCall, ServerDeathCompletesPendingCallsWithEINTR) {
   Call late("x");
   EXPECT_EQ(door_call_async_np(srv.door(), &late.a, ax, &late, nullptr), -1);
   EXPECT_EQ(errno, EBADF);
-  door_async_destroy_np(ax);
+  cx.destroy();
 }
 
 TEST(AsyncCall, ResultsWithDescriptors) {
@@ -325,10 +350,10 @@ TEST(AsyncCall, ResultsWithDescriptors) {
 
 TEST(AsyncCall, CancelledCallNeverCompletes) {
   auto srv = serve();
-  Ring ring;
-  ASSERT_TRUE(ring.ok);
-  door_async_t *ax = door_async_create_np(&ring.r, 8, 0);
-  ASSERT_NE(ax, nullptr);
+  Attached cx(8);
+  ASSERT_NE(cx.ax, nullptr) << strerror(errno);
+  auto &ring = cx.ring;
+  door_async_t *ax = cx.ax;
   Call slow("S200:c"), fast("f");
   std::uint64_t tok = 0;
   ASSERT_EQ(door_call_async_np(srv.door(), &slow.a, ax, &slow, &tok), 0);
@@ -349,7 +374,7 @@ TEST(AsyncCall, CancelledCallNeverCompletes) {
   usleep(300 * 1000);  // the abandoned call finishes in the server
   ASSERT_TRUE(drive(&ring.r, ax, done, 1, std::chrono::milliseconds(200)));
   EXPECT_EQ(done.size(), 1u);
-  door_async_destroy_np(ax);
+  cx.destroy();
 }
 
 // Teardown with calls that no server thread will ever claim: they are
@@ -360,21 +385,17 @@ TEST(AsyncCall, CancelledCallNeverCompletes) {
 TEST(AsyncCall, DestroyWithPendingCallsLeaksNoSlot) {
   ServerProcess srv([] {
     door_server_create(no_threads);
-    int idle = door_create(test_proc, nullptr, 0);
-    door_server_create(nullptr);  // back to the default for this one
-    return std::vector<int>{idle, door_create(test_proc, nullptr, DOOR_PRIVATE)};
-  }, 2);
-  int never = srv.door(0);
+    return std::vector<int>{door_create(test_proc, nullptr, 0)};
+  });
+  int never = srv.door();
+  ASSERT_GE(never, 0);
   Ring ring;
   ASSERT_TRUE(ring.ok);
   {
     door_async_t *ax = door_async_create_np(&ring.r, 64, 0);
     ASSERT_NE(ax, nullptr);
     std::vector<std::unique_ptr<Call>> calls;
-    for (int k = 0; k < 64; k++) {
-      calls.push_back(std::make_unique<Call>("x"));
-      ASSERT_EQ(door_call_async_np(never, &calls.back()->a, ax, nullptr, nullptr), 0);
-    }
+    post_all(never, ax, calls, numbered("x", 64), false);
     EXPECT_EQ(door_async_pending_np(ax), 64);
     EXPECT_EQ(door_async_destroy_np(ax), 0);
   }
@@ -384,29 +405,23 @@ TEST(AsyncCall, DestroyWithPendingCallsLeaksNoSlot) {
   door_async_t *ax = door_async_create_np(&ring.r, 64, 0);
   ASSERT_NE(ax, nullptr);
   std::vector<std::unique_ptr<Call>> calls;
-  for (int k = 0; k < 64; k++) {
-    calls.push_back(std::make_unique<Call>("y"));
-    ASSERT_EQ(door_call_async_np(never, &calls.back()->a, ax, nullptr, nullptr), 0);
-  }
+  post_all(never, ax, calls, numbered("y", 64), false);
   EXPECT_EQ(open_fds(), fds) << "a slot leaked: a second connection was opened";
   door_async_destroy_np(ax);
 }
 
 TEST(AsyncCall, DestroyWithRunningCallsThenSlotsServeBlockingCallers) {
   auto srv = serve();
-  Ring ring;
-  ASSERT_TRUE(ring.ok);
-  door_async_t *ax = door_async_create_np(&ring.r, 64, 0);
-  ASSERT_NE(ax, nullptr);
+  Attached cx(64);
+  ASSERT_NE(cx.ax, nullptr) << strerror(errno);
+  auto &ring = cx.ring;
+  door_async_t *ax = cx.ax;
   std::vector<std::unique_ptr<Call>> calls;
-  for (int k = 0; k < 32; k++) {
-    calls.push_back(std::make_unique<Call>("S100:" + std::to_string(k)));
-    ASSERT_EQ(door_call_async_np(srv.door(), &calls.back()->a, ax, nullptr, nullptr), 0);
-  }
+  post_all(srv.door(), ax, calls, numbered("S100:", 32), false);
   io_uring_submit(&ring.r);
   usleep(20 * 1000);
   auto t0 = Clock::now();
-  EXPECT_EQ(door_async_destroy_np(ax), 0);
+  EXPECT_EQ(cx.destroy(), 0);
   EXPECT_LT(Clock::now() - t0, std::chrono::milliseconds(500)) << "destroy waited for the calls";
   usleep(200 * 1000);  // the abandoned calls' replies land: their slots are reusable
   // 64 blocking callers at once reuse every slot (no spinning: futex only).
@@ -422,15 +437,7 @@ TEST(AsyncCall, DestroyWithRunningCallsThenSlotsServeBlockingCallers) {
   EXPECT_EQ(good.load(), 64 * 20);
 }
 
-int one_thread(door_info_t *, void *(*startf)(void *), void *arg, void *) {
-  pthread_t th;
-  pthread_attr_t a;
-  pthread_attr_init(&a);
-  pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-  int r = pthread_create(&th, &a, startf, arg);
-  pthread_attr_destroy(&a);
-  return r == 0 ? 1 : -1;
-}
+int one_thread(door_info_t *, void *(*startf)(void *), void *arg, void *) { return start_detached(startf, arg); }
 
 // Calls queued behind a busy single-thread pool are withdrawn by destroy:
 // their waits must be cancelled. The server wakes one waiter per reply, so
@@ -439,17 +446,17 @@ int one_thread(door_info_t *, void *(*startf)(void *), void *arg, void *) {
 TEST(AsyncCall, WithdrawnCallsLeaveNoStaleWaiter) {
   int d = door_xcreate(test_proc, nullptr, DOOR_NO_DEPLETION_CB | DOOR_NO_CANCEL, one_thread, nullptr, nullptr, 1);
   ASSERT_GE(d, 0) << strerror(errno);
-  Ring ring;
-  ASSERT_TRUE(ring.ok);
-  door_async_t *ax = door_async_create_np(&ring.r, 32, 0);
-  ASSERT_NE(ax, nullptr);
+  Attached cx(32);
+  ASSERT_NE(cx.ax, nullptr) << strerror(errno);
+  auto &ring = cx.ring;
+  door_async_t *ax = cx.ax;
   std::vector<std::unique_ptr<Call>> calls;
   calls.push_back(std::make_unique<Call>("S200:busy"));
   for (int k = 0; k < 16; k++) calls.push_back(std::make_unique<Call>("q" + std::to_string(k)));
   for (auto &c : calls) ASSERT_EQ(door_call_async_np(d, &c->a, ax, nullptr, nullptr), 0);
   io_uring_submit(&ring.r);
   usleep(20 * 1000);
-  ASSERT_EQ(door_async_destroy_np(ax), 0);
+  ASSERT_EQ(cx.destroy(), 0);
   std::atomic<int> good{0};
   std::atomic<bool> finished{false};
   std::thread callers([&] {

@@ -38,13 +38,7 @@ int crf_thread(door_info_t *info, void *(*startf)(void *), void *arg, void *crco
   c->crf_calls++;
   if (info && (info->di_attributes & DOOR_DEPLETION_CB)) c->crf_depletion++;
   if (crcookie == reinterpret_cast<void *>(0x5eed)) c->cookie_ok++;
-  pthread_t th;
-  pthread_attr_t a;
-  pthread_attr_init(&a);
-  pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-  int r = pthread_create(&th, &a, startf, arg);
-  pthread_attr_destroy(&a);
-  return r == 0 ? 1 : -1;
+  return doortest::start_detached(startf, arg);
 }
 
 void setup_thread(void *crcookie) {
