@@ -281,7 +281,7 @@ TEST(Descriptors, ReceivedDoorCarriesAttributesAndId) {
   EXPECT_TRUE(attrs & DOOR_DESCRIPTOR);
   EXPECT_TRUE(attrs & DOOR_REFUSE_DESC) << "a passed door shows its creation flags";
   EXPECT_FALSE(attrs & DOOR_LOCAL) << "the receiver did not create it";
-  EXPECT_EQ(seen[0], info.di_uniquifier);
+  EXPECT_EQ(seen[0], door_ptr_t{info.di_uniquifier});
   close(mine);
 }
 
