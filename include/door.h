@@ -76,6 +76,12 @@ typedef unsigned int door_attr_t;
 #define DOOR_PARAM_DESC_MAX 1  /**< max descriptors per call */
 #define DOOR_PARAM_DATA_MAX 2  /**< max argument bytes per call */
 #define DOOR_PARAM_DATA_MIN 3  /**< min argument bytes per call */
+/* Linux extensions: resource limits (door_getparam/door_setparam; see
+ * door_setparam(3) and the README's "Hardening" section for defaults). */
+#define DOOR_PARAM_CALLS_MAX_NP 0x1001        /**< concurrent calls, whole door (EAGAIN) */
+#define DOOR_PARAM_CLIENT_CALLS_MAX_NP 0x1002 /**< concurrent calls per client process (EAGAIN) */
+#define DOOR_PARAM_INFLIGHT_MAX_NP 0x1003     /**< bytes of large arguments in flight, whole door */
+#define DOOR_PARAM_CLIENT_INFLIGHT_MAX_NP 0x1004 /**< same, per client process */
 
 /* ---- Structures ---- */
 

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "scm.h"
+#include "validate.h"
 #include "wire.h"
 
 namespace door::detail {
@@ -93,38 +94,28 @@ Result<void> send_attachments(int chan, std::uint32_t seq, const void *data, std
 
 Result<Attachments> receive_attachments(int chan, std::uint32_t seq) noexcept {
   Attachments a;
-  ChannelHeader first{};
-  for (int stale = 0;; stale++) {
-    if (stale > 1024) return fail(std::errc::bad_file_descriptor);
-    auto rec = recv_record(chan, &first, sizeof first, /*dontwait=*/true);
-    if (!rec || rec->len != sizeof first || first.magic != kWireMagic)
-      return fail(std::errc::bad_file_descriptor);
-    if (first.seq != seq) continue;  // an interrupted call's leftovers
-    if (first.total_fds > kMaxDescPerCall + 1 || first.has_memfd > 1 ||
-        (first.has_memfd && first.total_fds == 0))
-      return fail(std::errc::bad_file_descriptor);
-    if (rec->truncated) return fail(std::errc::too_many_files_open);
+  ChannelParser parser(seq);
+  for (;;) {
+    ChannelHeader h{};
+    auto rec = recv_record(chan, &h, sizeof h, /*dontwait=*/true);
+    if (!rec) return fail(std::errc::bad_file_descriptor);
+    ChannelParser::Step step = parser.feed(h, rec->len, rec->fds.size(), rec->truncated);
+    if (step == ChannelParser::Step::Stale) continue;  // received descriptors close here
+    if (step == ChannelParser::Step::Bad) return fail(std::errc::bad_file_descriptor);
+    if (step == ChannelParser::Step::Truncated) return fail(std::errc::too_many_files_open);
     for (auto &f : rec->fds) a.fds.push_back(std::move(f));
-    break;
+    if (step == ChannelParser::Step::Done) break;
   }
-  while (a.fds.size() < first.total_fds) {
-    ChannelHeader more{};
-    auto rec = recv_record(chan, &more, sizeof more, /*dontwait=*/true);
-    if (!rec || rec->len != sizeof more || more.magic != kWireMagic || more.seq != seq ||
-        more.total_fds != first.total_fds)
-      return fail(std::errc::bad_file_descriptor);
-    if (rec->truncated) return fail(std::errc::too_many_files_open);
-    for (auto &f : rec->fds) a.fds.push_back(std::move(f));
-  }
-  if (a.fds.size() != first.total_fds) return fail(std::errc::bad_file_descriptor);
+  const ChannelHeader &first = parser.first();
   if (first.has_memfd) {
     a.memfd = std::move(a.fds.front());
     a.fds.erase(a.fds.begin());
     a.data_size = first.data_size;
     int seals = fcntl(a.memfd.get(), F_GET_SEALS);
     struct stat st;
-    if (seals < 0 || (seals & kRequiredSeals) != kRequiredSeals || fstat(a.memfd.get(), &st) != 0 ||
-        static_cast<std::uint64_t>(st.st_size) != page_round(first.data_size))
+    if (seals < 0 || fstat(a.memfd.get(), &st) != 0 ||
+        !memfd_ok(seals, kRequiredSeals, static_cast<std::uint64_t>(st.st_size), first.data_size,
+                  static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE))))
       return fail(std::errc::bad_file_descriptor);
     a.map_len = page_round(first.data_size);
     if (a.map_len) {

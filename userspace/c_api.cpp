@@ -124,17 +124,18 @@ int door_getparam(int d, int param, size_t *out) noexcept {
   auto ident = identify_door_fd(d);
   if (!ident) return set_errno(EBADF);
   if (!out) return set_errno(EFAULT);
-  if (param != DOOR_PARAM_DESC_MAX && param != DOOR_PARAM_DATA_MAX && param != DOOR_PARAM_DATA_MIN)
-    return set_errno(EINVAL);
-  std::uint64_t min, max, desc;
+  std::uint64_t v;
+  if (!read_param(DoorParams{}, param, &v)) return set_errno(EINVAL);
+  DoorParams p;
   if (auto local = find_local_door(ident->id)) {
-    min = local->data_min.load(), max = local->data_max.load(), desc = local->desc_max.load();
+    p = local->params();
   } else {
-    auto p = client_params(d);
-    if (!p) return set_errno(to_errno(p.error()));
-    min = p->data_min, max = p->data_max, desc = p->desc_max;
+    auto r = client_params(d);
+    if (!r) return set_errno(to_errno(r.error()));
+    p = *r;
   }
-  *out = param == DOOR_PARAM_DESC_MAX ? desc : param == DOOR_PARAM_DATA_MAX ? max : min;
+  read_param(p, param, &v);
+  *out = v;
   return 0;
 }
 
@@ -144,24 +145,9 @@ int door_setparam(int d, int param, size_t val) noexcept {
   auto door = find_local_door(ident->id);
   if (!door) return set_errno(EPERM);
   if (door->revoked.load()) return set_errno(EBADF);
-  // Checks in the illumos kernel's order (door_setparam in door_sys.c).
-  switch (param) {
-    case DOOR_PARAM_DESC_MAX:
-      if (val > INT_MAX) return set_errno(ERANGE);
-      if ((door->ident.attributes & DOOR_REFUSE_DESC) && val != 0) return set_errno(ENOTSUP);
-      door->desc_max.store(val);
-      break;
-    case DOOR_PARAM_DATA_MIN:
-      if (val > door->data_max.load()) return set_errno(EINVAL);
-      door->data_min.store(val);
-      break;
-    case DOOR_PARAM_DATA_MAX:
-      if (val < door->data_min.load()) return set_errno(EINVAL);
-      door->data_max.store(val);
-      break;
-    default:
-      return set_errno(EINVAL);
-  }
+  DoorParams p = door->params();
+  if (int e = apply_setparam(p, (door->ident.attributes & DOOR_REFUSE_DESC) != 0, param, val)) return set_errno(e);
+  door->set_params(p);
   door->publish_params();
   return 0;
 }

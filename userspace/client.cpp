@@ -26,6 +26,7 @@
 #include "scm.h"
 #include "server.h"
 #include "signal_restart.h"
+#include "validate.h"
 #include "wire.h"
 
 namespace door::detail {
@@ -147,14 +148,10 @@ Result<ClientConn *> connect_door(int fd, ClientDoor *d) noexcept {
     d->gone.store(true);
     return fail(std::errc::bad_file_descriptor);
   }
-  if (rec->len != sizeof rep || !header_ok(rep.h, MsgType::HelloReply))
-    return fail(std::errc::bad_file_descriptor);
-  if (rep.status != 0) {
-    if (rep.status == EBADF) d->gone.store(true);
-    return fail_errno(rep.status);
+  if (int e = check_hello_reply(rep, rec->len, rec->fds.size())) {
+    if (rec->len == sizeof rep && rep.status == EBADF) d->gone.store(true);
+    return fail_errno(e);
   }
-  if (rec->fds.size() != 1 || rep.nslots != kSlots || rep.region_size != kRegionSize)
-    return fail(std::errc::bad_file_descriptor);
   int memfd = rec->fds[0].get();
   struct stat st;
   if (fstat(memfd, &st) != 0 || static_cast<std::size_t>(st.st_size) != kRegionSize)
@@ -162,8 +159,7 @@ Result<ClientConn *> connect_door(int fd, ClientDoor *d) noexcept {
   void *region = mmap(nullptr, kRegionSize, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
   if (region == MAP_FAILED) return fail(std::errc::not_enough_memory);
   auto *h = static_cast<RegionHeader *>(region);
-  if (h->magic != kRegionMagic || h->version != kRegionVersion || h->nslots != kSlots ||
-      h->region_size != kRegionSize || h->door_id != d->ident.id) {
+  if (!region_header_ok(*h, d->ident.id)) {
     munmap(region, kRegionSize);
     return fail(std::errc::bad_file_descriptor);
   }
@@ -374,30 +370,24 @@ Result<void> take_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq, door_
   std::uint64_t roff = s->result_offset;
   if (err != 0) {
     if (rflags & kResultViaChannel) (void)receive_attachments(cs.chan.get(), seq);  // discard
-    return fail_errno(err > 0 && err < 4096 ? err : EINVAL);
+    return fail_errno(result_errno(err));
   }
   Attachments att;
-  const char *src;
+  ReceivedShape shape;
   if (rflags & kResultViaChannel) {
     if (!cs.chan) return fail(std::errc::bad_file_descriptor);
     auto a = receive_attachments(cs.chan.get(), seq);
     if (!a) return fail(a.error() == std::errc::too_many_files_open ? std::errc::too_many_files_open
                                                                     : std::errc::bad_file_descriptor);
     att = std::move(*a);
-    if (att.data) {
-      if (att.data_size != size) return fail(std::errc::bad_file_descriptor);
-      src = static_cast<const char *>(att.data);
-    } else {
-      if (size > kSlotData || roff + size > kSlotData) return fail(std::errc::bad_file_descriptor);
-      src = slot_data(s) + roff;
-    }
-    if (att.fds.size() != ndesc) return fail(std::errc::bad_file_descriptor);
-  } else if (roff == kResultInHeader) {
-    if (size > kSmallResult || ndesc != 0) return fail(std::errc::bad_file_descriptor);
-    src = s->small_result;
-  } else {
-    if (size > kSlotData || roff + size > kSlotData || ndesc != 0) return fail(std::errc::bad_file_descriptor);
-    src = slot_data(s) + roff;
+    shape = ReceivedShape{att.fds.size(), att.data != nullptr, att.data_size};
+  }
+  const char *src;
+  switch (check_result(ResultFields{size, ndesc, rflags, roff}, &shape)) {
+    case ResultSource::Header: src = s->small_result; break;
+    case ResultSource::Data: src = slot_data(s) + roff; break;
+    case ResultSource::Memfd: src = static_cast<const char *>(att.data); break;
+    default: return fail(std::errc::bad_file_descriptor);
   }
   if (!params) return {};  // door_call(d, NULL): nothing is returned
   std::size_t data_span = ndesc ? (size + sizeof(door_desc_t) - 1) / sizeof(door_desc_t) * sizeof(door_desc_t) : size;
@@ -690,7 +680,7 @@ void call_abandon(const PostedCall &pc) noexcept {
   (void)call_finish(pc, nullptr, how);
 }
 
-Result<ParamSnapshot> client_params(int fd) noexcept {
+Result<DoorParams> client_params(int fd) noexcept {
   auto found = lookup_door(fd);
   if (!found) return fail(found.error());
   ClientDoor *d = *found;
@@ -698,7 +688,9 @@ Result<ParamSnapshot> client_params(int fd) noexcept {
   auto slot = acquire_slot(fd, d);
   if (!slot) return fail(slot.error());
   RegionHeader *h = slot->conn->header();
-  ParamSnapshot p{h->data_min.load(), h->data_max.load(), h->desc_max.load()};
+  DoorParams p{h->data_min.load(),         h->data_max.load(),     h->desc_max.load(),
+               h->calls_max.load(),        h->client_calls_max.load(), h->inflight_max.load(),
+               h->client_inflight_max.load()};
   release_slot(*slot);
   return p;
 }

@@ -24,6 +24,7 @@
 #include <mutex>
 
 #include "door_identity.h"
+#include "params.h"
 #include "result.h"
 #include "shm_layout.h"
 #include "spin.h"
@@ -76,11 +77,8 @@ struct ClientDoor {
 };
 
 /// A door's call parameters as its server published them.
-struct ParamSnapshot {
-  std::uint64_t data_min, data_max, desc_max;
-};
 /// Parameters of a door served by another process (opens a connection).
-Result<ParamSnapshot> client_params(int fd) noexcept;
+Result<DoorParams> client_params(int fd) noexcept;
 
 /// door_call().
 Result<void> client_call(int fd, door_arg_t *params) noexcept;

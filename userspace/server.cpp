@@ -31,6 +31,7 @@
 #include "reactor.h"
 #include "runtime.h"
 #include "scm.h"
+#include "validate.h"
 #include "wire.h"
 
 #ifndef SO_PEERPIDFD
@@ -68,10 +69,15 @@ std::vector<ServerThread *> *g_threads = new std::vector<ServerThread *>;
 
 ServerThread *self_thread() {
   if (!t_server) {
-    t_server = new ServerThread;
-    t_server->pool = globals().public_pool;
+    // Allocated and listed under g_threads_mu, which the fork prepare
+    // handler holds across fork(): a fork child sees every ServerThread in
+    // g_threads, never one that so far only another thread's TLS names
+    // (a child has no such thread; its leak checker would see a leak).
     std::lock_guard g(g_threads_mu);
-    g_threads->push_back(t_server);
+    auto *t = new ServerThread;
+    t->pool = globals().public_pool;
+    g_threads->push_back(t);
+    t_server = t;
   }
   return t_server;
 }
@@ -165,9 +171,39 @@ void publish_error(SlotHeader *s, std::uint32_t seq, int err) noexcept {
 
 bool claim_call(SlotHeader *s, std::uint32_t seq) noexcept;
 
+/// Takes one from `used` unless it reached `max` (exact: a CAS loop, so
+/// racing reservations never overshoot and never refuse spuriously).
+bool take_one(std::atomic<std::uint64_t> &used, std::uint64_t max) noexcept {
+  std::uint64_t v = used.load(std::memory_order_relaxed);
+  do {
+    if (v >= max) return false;
+  } while (!used.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel, std::memory_order_relaxed));
+  return true;
+}
+
+/// Reserves a server thread for a call of `conn`'s client against the
+/// door's calls_max and the client's client_calls_max (params.h).
+bool reserve_call(ServerConn &conn) noexcept {
+  ServerDoor &d = *conn.door;
+  if (!take_one(d.calls, d.calls_max.load(std::memory_order_relaxed))) return false;
+  if (!take_one(conn.account->calls, d.client_calls_max.load(std::memory_order_relaxed))) {
+    d.calls.fetch_sub(1, std::memory_order_acq_rel);
+    return false;
+  }
+  return true;
+}
+
+void release_call(ServerConn &conn) noexcept {
+  conn.account->calls.fetch_sub(1, std::memory_order_acq_rel);
+  conn.door->calls.fetch_sub(1, std::memory_order_acq_rel);
+}
+
 /// Answers the pending call of a queued slot with `err`, as if a server
-/// thread had taken it (used when the door is revoked).
+/// thread had taken it (door revoked, or a limit reached). The item is
+/// dropped: its call budget goes back.
 void fail_unserved(WorkItem &w, int err) noexcept {
+  if (w.reserved) release_call(*w.conn);
+  w.reserved = false;
   ServerSlot &ss = w.conn->slots[w.slot];
   static ServerThread sentinel;  // marks the slot owned while we answer
   ServerThread *expected = nullptr;
@@ -191,6 +227,7 @@ bool claim_call(SlotHeader *s, std::uint32_t seq) noexcept {
 }
 
 void schedule_slot(const std::shared_ptr<ServerConn> &conn, std::uint32_t i) noexcept;
+void recall_idle_of(Pool *p, const ClientAccount *account) noexcept;
 
 void unbind(ServerThread *t) noexcept {
   if (!t->conn) return;
@@ -200,6 +237,8 @@ void unbind(ServerThread *t) noexcept {
   }
   idle_sweep_remove(t);  // before the binding goes: the sweep may touch t->conn
   std::shared_ptr<ServerConn> c = std::move(t->conn);
+  if (t->reserved) release_call(*c);
+  t->reserved = false;
   std::uint32_t i = t->slot;
   ServerSlot &ss = c->slots[i];
   std::uint32_t last = ss.last_seen;
@@ -241,6 +280,7 @@ bool bind(ServerThread *t, WorkItem &w) noexcept {
     ss.owner.store(nullptr);
     return false;
   }
+  t->reserved = std::exchange(w.reserved, false);
   t->conn = std::move(w.conn);
   t->slot = w.slot;
   {
@@ -278,7 +318,10 @@ Work take_work(ServerThread *t) noexcept {
     t->door_hold = std::move(w.unref);
     kind = Work::Unref;
   } else {
-    if (!bind(t, w)) return Work::None;
+    if (!bind(t, w)) {
+      if (w.reserved) release_call(*w.conn);  // a duplicate, or a dead client
+      return Work::None;
+    }
     kind = Work::Bound;
   }
   // illumos: the thread that takes the last available server thread calls
@@ -376,6 +419,11 @@ void end_call(ServerThread *t) noexcept {
   if (t->arg_map) munmap(t->arg_map, t->arg_map_len);
   t->arg_map = nullptr;
   t->arg_map_len = 0;
+  if (t->inflight) {  // a large call's bytes go back to the budgets
+    t->call_conn->account->inflight.fetch_sub(t->inflight, std::memory_order_acq_rel);
+    t->call_door->inflight.fetch_sub(t->inflight, std::memory_order_acq_rel);
+    t->inflight = 0;
+  }
   t->descs.clear();
   if (ServerDoor *d = t->call_door; d && counts_active(*d)) {
     if (d->active.fetch_sub(1) == 1) {
@@ -388,6 +436,25 @@ void end_call(ServerThread *t) noexcept {
   t->call_conn = nullptr;
   t->call_hold.reset();
   t->in_call = false;
+}
+
+/// Admits `bytes` of large arguments of `conn`'s client: 0, E2BIG (over a
+/// limit by itself) or EAGAIN (the budgets are taken by running calls).
+int reserve_inflight(ServerConn &conn, std::uint64_t bytes) noexcept {
+  ServerDoor &d = *conn.door;
+  ClientAccount &a = *conn.account;
+  std::uint64_t cmax = d.client_inflight_max.load(std::memory_order_relaxed);
+  std::uint64_t dmax = d.inflight_max.load(std::memory_order_relaxed);
+  // Add first, then judge what was there before us: racing calls never
+  // overshoot a limit together (one of them sees the other's bytes).
+  std::uint64_t cused = a.inflight.fetch_add(bytes, std::memory_order_acq_rel);
+  std::uint64_t dused = d.inflight.fetch_add(bytes, std::memory_order_acq_rel);
+  if (int e = inflight_verdict(bytes, cused, cmax, dused, dmax)) {
+    a.inflight.fetch_sub(bytes, std::memory_order_acq_rel);
+    d.inflight.fetch_sub(bytes, std::memory_order_acq_rel);
+    return e;
+  }
+  return 0;
 }
 
 /// Reads and validates call `seq` (client-written memory is hostile: every
@@ -422,28 +489,31 @@ Prepared prepare_call(ServerThread *t, std::uint32_t seq) noexcept {
     end_call(t);
     return p;
   };
-  if (door->revoked.load()) return reject(EBADF);
-  if (size < door->data_min.load() || size > door->data_max.load()) return reject(ENOBUFS);
-  if (ndesc > kMaxDescPerCall) return reject(E2BIG);
-  if (ndesc && (door->ident.attributes & DOOR_REFUSE_DESC)) return reject(ENOTSUP);
-  if (ndesc > door->desc_max.load()) return reject(ENFILE);
+  const CallFields cf{flags, size, ndesc};
+  if (int e = check_call(cf, CallPolicy{door->revoked.load(), (door->ident.attributes & DOOR_REFUSE_DESC) != 0,
+                                        door->data_min.load(), door->data_max.load(), door->desc_max.load()}))
+    return reject(e);
   // Small arguments ride in the header line (see kSmallArgs) unless they
   // came with descriptors on the channel.
-  const char *inline_src = (size <= kSmallArgs && !(flags & kCallViaChannel)) ? s->small_args : slot_data(s);
+  const char *inline_src = args_in_header(cf) ? s->small_args : slot_data(s);
   if (flags & kCallViaChannel) {
     int chan = conn->slots[t->slot].chan.load();
     if (chan < 0) return reject(EINVAL);
+    if (size > kSlotData) {
+      // Large arguments are mapped (and populated) below: admit their bytes
+      // against the client's and the door's budgets first (params.h).
+      if (int e = reserve_inflight(*conn, size)) return reject(e);
+      t->inflight = size;
+    }
     auto a = receive_attachments(chan, seq);
     if (!a) return reject(a.error() == std::errc::too_many_files_open ? EMFILE : EINVAL);
-    if (a->fds.size() != ndesc) return reject(EINVAL);
+    if (int e = check_call_attachments(cf, ReceivedShape{a->fds.size(), a->data != nullptr, a->data_size}))
+      return reject(e);
     if (a->data) {
-      if (size <= kSlotData || a->data_size != size) return reject(EINVAL);
       // Sealed and read-only: used in place, no copy (see attachments.h).
       t->arg_map = std::exchange(a->data, nullptr);
       t->arg_map_len = a->map_len;
       p.argp = static_cast<char *>(t->arg_map);
-    } else if (size > kSlotData) {
-      return reject(EINVAL);
     }
     t->descs.resize(ndesc);
     for (std::uint32_t k = 0; k < ndesc; k++) {
@@ -457,8 +527,6 @@ Prepared prepare_call(ServerThread *t, std::uint32_t seq) noexcept {
       }
       t->descs[k] = dd;
     }
-  } else if (ndesc != 0 || size > kSlotData) {
-    return reject(EINVAL);
   }
   if (!p.argp && size) {
     // The procedure gets a private copy: the client could rewrite the slot
@@ -628,6 +696,19 @@ struct ProcedureExitGuard {
 
 // ---- connections ----------------------------------------------------------
 
+/// Copies the door's parameters into a region header (informational for
+/// the client: door_getparam; the server enforces its own copy).
+void write_params(RegionHeader *h, const ServerDoor &door) noexcept {
+  DoorParams p = door.params();
+  h->data_min.store(p.data_min);
+  h->data_max.store(p.data_max);
+  h->desc_max.store(p.desc_max);
+  h->calls_max.store(p.calls_max);
+  h->client_calls_max.store(p.client_calls_max);
+  h->inflight_max.store(p.inflight_max);
+  h->client_inflight_max.store(p.client_inflight_max);
+}
+
 Result<void *> make_region(const ServerDoor &door, unique_fd &memfd) noexcept {
   memfd.reset(memfd_create("door-region", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!memfd) return fail_errno(errno);
@@ -649,9 +730,7 @@ Result<void *> make_region(const ServerDoor &door, unique_fd &memfd) noexcept {
   h->door_id = door.ident.id;
   h->door_attributes = door.ident.attributes;
   h->revoked.store(door.revoked.load() ? 1 : 0);
-  h->data_min.store(door.data_min.load());
-  h->data_max.store(door.data_max.load());
-  h->desc_max.store(door.desc_max.load());
+  write_params(h, door);
   return r;
 }
 
@@ -671,15 +750,22 @@ void new_connection(const std::shared_ptr<ServerDoor> &door, unique_fd sock) noe
       getsockopt(sock.get(), SOL_SOCKET, SO_PEERCRED, &uc, &ul) != 0)
     return;  // not what a libdoor client sends: drop it
   if (door->revoked.load()) return reply_hello(sock.get(), EBADF, -1);
+  // One account per client process: its connections share the limits.
+  std::shared_ptr<ClientAccount> account;
   {
     std::lock_guard g(door->mu);
     std::size_t same = 0;
     std::erase_if(door->conns, [](auto &w) { return w.expired(); });
     for (auto &w : door->conns)
-      if (auto c = w.lock(); c && c->pid == uc.pid && !c->dead.load()) same++;
+      if (auto c = w.lock(); c && c->pid == uc.pid && !c->dead.load()) {
+        same++;
+        account = c->account;
+      }
     if (same >= kMaxConnsPerClient) return reply_hello(sock.get(), EAGAIN, -1);
   }
+  if (!account) account = std::make_shared<ClientAccount>();
   auto conn = std::make_shared<ServerConn>();
+  conn->account = std::move(account);
   conn->door = door;
   conn->pid = uc.pid;
   conn->euid = uc.uid;
@@ -709,7 +795,30 @@ void schedule_slot(const std::shared_ptr<ServerConn> &conn, std::uint32_t i) noe
   WorkItem w;
   w.conn = conn;
   w.slot = i;
+  if (!reserve_call(*conn)) {
+    // Over calls_max or client_calls_max: the call fails with EAGAIN and
+    // never runs. Threads of this client that sit bound to its quiet slots
+    // are sent back to the pool, so that a client calling from many
+    // threads one after another is not refused twice for idle bindings.
+    recall_idle_of(conn->door->pool, conn->account.get());
+    fail_unserved(w, EAGAIN);
+    return;
+  }
+  w.reserved = true;
   pool_push(conn->door->pool, std::move(w));
+}
+
+void recall_idle_of(Pool *p, const ClientAccount *account) noexcept {
+  std::lock_guard g(p->mu);
+  // As in pool_push: a thread in `bound` cannot unbind while we hold the
+  // pool lock, and dropping kReqWaiting makes a FUTEX_WAIT about to start
+  // return at once.
+  for (ServerThread *t : p->bound)
+    if (t->conn->account.get() == account && t->idle_bound.load() && !t->recall.exchange(true)) {
+      SlotHeader *sh = t->conn->slot(t->slot);
+      sh->req.fetch_and(~kReqWaiting, std::memory_order_acq_rel);
+      futex_wake(&sh->req);
+    }
 }
 
 void cancel_call(const std::shared_ptr<ServerConn> &conn, std::uint32_t i, std::uint32_t seq) noexcept {
@@ -780,11 +889,24 @@ void ServerDoor::publish_params() {
   for (auto &w : conns)
     if (auto c = w.lock()) {
       auto *h = static_cast<RegionHeader *>(c->region);
-      h->data_min.store(data_min.load());
-      h->data_max.store(data_max.load());
-      h->desc_max.store(desc_max.load());
+      write_params(h, *this);
       h->revoked.store(revoked.load() ? 1 : 0, std::memory_order_release);
     }
+}
+
+DoorParams ServerDoor::params() const noexcept {
+  return DoorParams{data_min.load(),  data_max.load(),         desc_max.load(),           calls_max.load(),
+                    client_calls_max.load(), inflight_max.load(), client_inflight_max.load()};
+}
+
+void ServerDoor::set_params(const DoorParams &p) noexcept {
+  data_min.store(p.data_min);
+  data_max.store(p.data_max);
+  desc_max.store(p.desc_max);
+  calls_max.store(p.calls_max);
+  client_calls_max.store(p.client_calls_max);
+  inflight_max.store(p.inflight_max);
+  client_inflight_max.store(p.client_inflight_max);
 }
 
 ServerThread *current_server_thread() noexcept { return t_server; }
@@ -942,7 +1064,7 @@ bool accept_hello(const std::shared_ptr<ServerDoor> &door, int server_end) noexc
       if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP))) return false;
       continue;
     }
-    if (rec->len != sizeof h || !header_ok(h, MsgType::Hello) || rec->fds.size() != 1) continue;
+    if (!hello_ok(h, rec->len, rec->fds.size())) continue;
     new_connection(door, std::move(rec->fds[0]));
   }
   return true;
@@ -953,16 +1075,14 @@ bool handle_conn_message(const std::shared_ptr<ServerConn> &conn) noexcept {
     SlotMsg m{};
     auto rec = recv_record(conn->sock.get(), &m, sizeof m, /*dontwait=*/true);
     if (!rec) return rec.error() == std::errc::resource_unavailable_try_again;
-    if (rec->len == 0) return false;  // client closed the connection
-    if (rec->len != sizeof m || m.h.magic != kWireMagic || m.h.version != kWireVersion || m.slot >= kSlots)
-      return false;
-    switch (m.h.type) {
-      case MsgType::NeedServer:
-        if (!rec->fds.empty()) return false;
+    switch (classify_conn_msg(m, rec->len, rec->fds.size())) {
+      case ConnAction::Closed:  // client closed the connection
+      case ConnAction::Drop:
+        return false;
+      case ConnAction::NeedServer:
         schedule_slot(conn, m.slot);
         break;
-      case MsgType::SlotChannel: {
-        if (rec->fds.size() != 1) return false;
+      case ConnAction::SlotChannel: {
         int type = 0;
         socklen_t tl = sizeof type;
         if (getsockopt(rec->fds[0].get(), SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_SEQPACKET)
@@ -976,11 +1096,9 @@ bool handle_conn_message(const std::shared_ptr<ServerConn> &conn) noexcept {
         if (!send_record(conn->sock.get(), &ack, sizeof ack, {}, /*dontwait=*/true)) return false;
         break;
       }
-      case MsgType::Cancel:
+      case ConnAction::Cancel:
         cancel_call(conn, m.slot, m.seq);
         break;
-      default:
-        return false;
     }
   }
   return true;

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "door_identity.h"
+#include "params.h"
 #include "result.h"
 #include "shm_layout.h"
 #include "spin.h"
@@ -59,6 +60,18 @@ struct ServerDoor {
   std::atomic<std::uint64_t> desc_max{0};
   std::atomic<int> active{0};        ///< invocations running now
 
+  // Resource limits (params.h) and what counts against them.
+  std::atomic<std::uint64_t> calls_max{kDefaultCallsMax};
+  std::atomic<std::uint64_t> client_calls_max{kDefaultClientCallsMax};
+  std::atomic<std::uint64_t> inflight_max{kDefaultInflightMax};
+  std::atomic<std::uint64_t> client_inflight_max{kDefaultClientInflightMax};
+  std::atomic<std::uint64_t> calls{0};     ///< server threads engaged (bound or queued)
+  std::atomic<std::uint64_t> inflight{0};  ///< bytes of large arguments mapped
+
+  /// Every parameter at once (door_getparam / door_setparam).
+  DoorParams params() const noexcept;
+  void set_params(const DoorParams &p) noexcept;
+
   // Unreferenced notifications (see unref.cpp). References are server
   // ends: the original one plus one per reference minted for passing.
   std::atomic<int> refs{1};                ///< live references
@@ -81,6 +94,13 @@ struct ServerDoor {
   void publish_params();
 };
 
+/// What one client process holds at one door, shared by its connections
+/// (client_calls_max and client_inflight_max count against it).
+struct ClientAccount {
+  std::atomic<std::uint64_t> calls{0};
+  std::atomic<std::uint64_t> inflight{0};
+};
+
 /// Server-private state of one call slot of one connection.
 struct ServerSlot {
   std::atomic<ServerThread *> owner{nullptr};  ///< bound thread, if any
@@ -98,6 +118,7 @@ struct ServerConn {
   uid_t euid = 0;
   gid_t egid = 0;
   unique_fd pidfd;         ///< pins the client process (pid-reuse safe)
+  std::shared_ptr<ClientAccount> account;  ///< shared by this pid's connections
   std::atomic<bool> dead{false};
   ServerSlot slots[kSlots];
 
@@ -112,6 +133,7 @@ struct WorkItem {
   std::shared_ptr<ServerConn> conn;
   std::uint32_t slot = 0;
   std::shared_ptr<ServerDoor> unref;  ///< set: deliver an unreferenced invocation
+  bool reserved = false;  ///< holds one call of the door's and client's budgets
 };
 
 /// A pool of server threads: the public one or a DOOR_PRIVATE door's.
@@ -148,6 +170,7 @@ struct ServerThread {
   std::shared_ptr<ServerDoor> bound_door;  ///< door_bind()'s door (keeps pool alive)
   std::shared_ptr<ServerConn> conn; ///< slot this thread is bound to
   std::uint32_t slot = 0;
+  bool reserved = false;            ///< the binding holds a call budget (WorkItem::reserved)
   // Current invocation.
   bool in_call = false;
   bool replied = false;
@@ -161,6 +184,7 @@ struct ServerThread {
   std::vector<char> argbuf;
   void *arg_map = nullptr;
   std::size_t arg_map_len = 0;
+  std::uint64_t inflight = 0;       ///< bytes of arg_map counted against the budgets
   std::vector<door_desc_t> descs;
   std::uint64_t call_t0 = 0;                           ///< stats_ticks() at the claim
   std::atomic<std::uint32_t> *counted_in = nullptr;    ///< pool thread counter it is in (stats.h)

@@ -78,6 +78,11 @@ struct RegionHeader {
   std::atomic<std::uint64_t> data_min;
   std::atomic<std::uint64_t> data_max;
   std::atomic<std::uint64_t> desc_max;
+  // Resource limits (params.h), appended in the header's spare space.
+  std::atomic<std::uint64_t> calls_max;
+  std::atomic<std::uint64_t> client_calls_max;
+  std::atomic<std::uint64_t> inflight_max;
+  std::atomic<std::uint64_t> client_inflight_max;
 };
 
 /// One call slot's header; the data area follows it.
