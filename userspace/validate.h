@@ -83,6 +83,12 @@ struct ResultFields {
   std::uint64_t offset = 0;
 };
 
+/// [offset, offset + size) lies inside a slot's data area (no wrap-around
+/// for any 64-bit offset).
+inline bool within_slot(std::uint64_t offset, std::uint64_t size) noexcept {
+  return offset <= kSlotData && size <= kSlotData - offset;
+}
+
 /// Where inline results lie in the slot.
 enum class ResultSource { Header, Data, Memfd, Bad };
 
@@ -97,7 +103,7 @@ inline ResultSource check_result(const ResultFields &r, const ReceivedShape *att
       if (attachments->data_size != r.size) return ResultSource::Bad;
       src = ResultSource::Memfd;
     } else {
-      if (r.size > kSlotData || r.offset + r.size > kSlotData) return ResultSource::Bad;
+      if (!within_slot(r.offset, r.size)) return ResultSource::Bad;
       src = ResultSource::Data;
     }
     if (attachments->nfds != r.ndesc) return ResultSource::Bad;
@@ -107,7 +113,7 @@ inline ResultSource check_result(const ResultFields &r, const ReceivedShape *att
     if (r.size > kSmallResult || r.ndesc != 0) return ResultSource::Bad;
     return ResultSource::Header;
   }
-  if (r.size > kSlotData || r.offset + r.size > kSlotData || r.ndesc != 0) return ResultSource::Bad;
+  if (!within_slot(r.offset, r.size) || r.ndesc != 0) return ResultSource::Bad;
   return ResultSource::Data;
 }
 
