@@ -227,7 +227,7 @@ bool claim_call(SlotHeader *s, std::uint32_t seq) noexcept {
 }
 
 void schedule_slot(const std::shared_ptr<ServerConn> &conn, std::uint32_t i) noexcept;
-void recall_idle_of(Pool *p, const ClientAccount *account) noexcept;
+bool take_idle_reservation(Pool *p, const ClientAccount *account) noexcept;
 
 void unbind(ServerThread *t) noexcept {
   if (!t->conn) return;
@@ -237,8 +237,7 @@ void unbind(ServerThread *t) noexcept {
   }
   idle_sweep_remove(t);  // before the binding goes: the sweep may touch t->conn
   std::shared_ptr<ServerConn> c = std::move(t->conn);
-  if (t->reserved) release_call(*c);
-  t->reserved = false;
+  if (t->reserved.exchange(false, std::memory_order_acq_rel)) release_call(*c);
   std::uint32_t i = t->slot;
   ServerSlot &ss = c->slots[i];
   std::uint32_t last = ss.last_seen;
@@ -280,7 +279,7 @@ bool bind(ServerThread *t, WorkItem &w) noexcept {
     ss.owner.store(nullptr);
     return false;
   }
-  t->reserved = std::exchange(w.reserved, false);
+  t->reserved.store(std::exchange(w.reserved, false), std::memory_order_release);
   t->conn = std::move(w.conn);
   t->slot = w.slot;
   {
@@ -493,6 +492,13 @@ Prepared prepare_call(ServerThread *t, std::uint32_t seq) noexcept {
   if (int e = check_call(cf, CallPolicy{door->revoked.load(), (door->ident.attributes & DOOR_REFUSE_DESC) != 0,
                                         door->data_min.load(), door->data_max.load(), door->desc_max.load()}))
     return reject(e);
+  // The binding's call budget was handed to another call of this client
+  // while the thread sat idle (take_idle_reservation): take a new one. If
+  // the reactor gave the old one back meanwhile, keep one of the two.
+  if (!t->reserved.load(std::memory_order_seq_cst)) {
+    if (!reserve_call(*conn)) return reject(EAGAIN);
+    if (t->reserved.exchange(true, std::memory_order_seq_cst)) release_call(*conn);
+  }
   // Small arguments ride in the header line (see kSmallArgs) unless they
   // came with descriptors on the channel.
   const char *inline_src = args_in_header(cf) ? s->small_args : slot_data(s);
@@ -795,12 +801,9 @@ void schedule_slot(const std::shared_ptr<ServerConn> &conn, std::uint32_t i) noe
   WorkItem w;
   w.conn = conn;
   w.slot = i;
-  if (!reserve_call(*conn)) {
-    // Over calls_max or client_calls_max: the call fails with EAGAIN and
-    // never runs. Threads of this client that sit bound to its quiet slots
-    // are sent back to the pool, so that a client calling from many
-    // threads one after another is not refused twice for idle bindings.
-    recall_idle_of(conn->door->pool, conn->account.get());
+  if (!reserve_call(*conn) && !take_idle_reservation(conn->door->pool, conn->account.get())) {
+    // Over calls_max or client_calls_max with no idle binding of this
+    // client to take over: the call fails with EAGAIN and never runs.
     fail_unserved(w, EAGAIN);
     return;
   }
@@ -808,17 +811,37 @@ void schedule_slot(const std::shared_ptr<ServerConn> &conn, std::uint32_t i) noe
   pool_push(conn->door->pool, std::move(w));
 }
 
-void recall_idle_of(Pool *p, const ClientAccount *account) noexcept {
+bool take_idle_reservation(Pool *p, const ClientAccount *account) noexcept {
   std::lock_guard g(p->mu);
-  // As in pool_push: a thread in `bound` cannot unbind while we hold the
-  // pool lock, and dropping kReqWaiting makes a FUTEX_WAIT about to start
-  // return at once.
-  for (ServerThread *t : p->bound)
-    if (t->conn->account.get() == account && t->idle_bound.load() && !t->recall.exchange(true)) {
-      SlotHeader *sh = t->conn->slot(t->slot);
-      sh->req.fetch_and(~kReqWaiting, std::memory_order_acq_rel);
-      futex_wake(&sh->req);
+  // A thread of this client that sits bound to a quiet slot holds a call
+  // budget it does not use: take the budget over for the new call and send
+  // the thread back to its pool. The exchange on `reserved` decides once
+  // who owns the budget: if a call reaches that thread first, it reserves
+  // anew in prepare_call (or fails with EAGAIN at the limit), so the count
+  // never exceeds the limit. As in pool_push: a thread in `bound` cannot
+  // unbind while we hold the pool lock, and dropping kReqWaiting makes a
+  // FUTEX_WAIT about to start return at once.
+  //
+  // Taking it races with the thread waking for a call on its own slot.
+  // The thread clears idle_bound, then loads `reserved`; we exchange
+  // `reserved`, then load idle_bound again — all seq_cst (Dekker): if the
+  // thread read `reserved` as still set, our second load sees it busy and
+  // we give the budget back; whoever then finds `reserved` already set
+  // (the thread re-reserved, or we gave back) releases its extra one.
+  for (ServerThread *t : p->bound) {
+    if (t->conn->account.get() != account || !t->idle_bound.load(std::memory_order_seq_cst)) continue;
+    if (!t->reserved.exchange(false, std::memory_order_seq_cst)) continue;
+    if (!t->idle_bound.load(std::memory_order_seq_cst)) {
+      if (t->reserved.exchange(true, std::memory_order_seq_cst)) release_call(*t->conn);
+      continue;
     }
+    t->recall.store(true);
+    SlotHeader *sh = t->conn->slot(t->slot);
+    sh->req.fetch_and(~kReqWaiting, std::memory_order_acq_rel);
+    futex_wake(&sh->req);
+    return true;
+  }
+  return false;
 }
 
 void cancel_call(const std::shared_ptr<ServerConn> &conn, std::uint32_t i, std::uint32_t seq) noexcept {

@@ -170,7 +170,10 @@ struct ServerThread {
   std::shared_ptr<ServerDoor> bound_door;  ///< door_bind()'s door (keeps pool alive)
   std::shared_ptr<ServerConn> conn; ///< slot this thread is bound to
   std::uint32_t slot = 0;
-  bool reserved = false;            ///< the binding holds a call budget (WorkItem::reserved)
+  /// The binding holds a call budget (WorkItem::reserved). The reactor may
+  /// take it from an idle binding for a call of the same client; the next
+  /// call on this binding then reserves again (prepare_call).
+  std::atomic<bool> reserved{false};
   // Current invocation.
   bool in_call = false;
   bool replied = false;
