@@ -5,6 +5,7 @@
 // hang.
 #pragma once
 
+#include <dirent.h>
 #include <door.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -109,6 +111,61 @@ inline int start_detached(void *(*startf)(void *), void *arg) {
   int r = pthread_create(&th, &a, startf, arg);
   pthread_attr_destroy(&a);
   return r == 0 ? 1 : -1;
+}
+
+/// What a process holds: open descriptors, threads, mappings, resident
+/// memory. Leaks of connections, regions or server threads show here.
+struct ProcCounts {
+  int fds = -1;
+  int threads = -1;
+  int maps = -1;
+  long rss_kb = -1;
+};
+
+/// The calling process' ProcCounts, from /proc/self.
+inline ProcCounts self_counts() {
+  ProcCounts c;
+  auto entries = [](const char *path) {
+    int n = 0;
+    if (DIR *d = opendir(path)) {
+      while (struct dirent *e = readdir(d))
+        if (e->d_name[0] != '.') n++;
+      closedir(d);
+    }
+    return n;
+  };
+  c.fds = entries("/proc/self/fd") - 1;  // minus the one opendir holds
+  c.threads = entries("/proc/self/task");
+  c.maps = 0;
+  if (FILE *f = std::fopen("/proc/self/maps", "r")) {
+    for (int ch; (ch = std::fgetc(f)) != EOF;) c.maps += ch == '\n';
+    std::fclose(f);
+  }
+  if (FILE *f = std::fopen("/proc/self/statm", "r")) {
+    long size = 0, resident = 0;
+    if (std::fscanf(f, "%ld %ld", &size, &resident) == 2) c.rss_kb = resident * (sysconf(_SC_PAGESIZE) / 1024);
+    std::fclose(f);
+  }
+  return c;
+}
+
+/// Asks a server whose procedure answers "counts" with its ProcCounts
+/// (see counts_or_echo_proc).
+inline ProcCounts server_counts(int d) {
+  ProcCounts c;
+  char rbuf[sizeof c];
+  door_arg_t a{const_cast<char *>("counts"), 6, nullptr, 0, rbuf, sizeof rbuf};
+  if (door_call(d, &a) == 0 && a.data_size == sizeof c) std::memcpy(&c, a.data_ptr, sizeof c);
+  return c;
+}
+
+/// Answers "counts" with the server's ProcCounts; echoes anything else.
+inline void counts_or_echo_proc(void *, char *argp, size_t n, door_desc_t *, uint_t) {
+  if (n == 6 && std::memcmp(argp, "counts", 6) == 0) {
+    ProcCounts c = self_counts();
+    door_return(reinterpret_cast<char *>(&c), sizeof c, nullptr, 0);
+  }
+  door_return(argp, n, nullptr, 0);
 }
 
 /// An echo procedure: returns its arguments.
