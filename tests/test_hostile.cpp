@@ -18,6 +18,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <thread>
@@ -330,4 +332,200 @@ TEST(IdleSweep, QuietSlotReleasesItsThreadAfterAboutASecond) {
   EXPECT_GE(took, 0.9);
   EXPECT_LE(took, 2.5);
   EXPECT_EQ(call_str(srv.door(), "after"), "after");
+}
+
+namespace {
+
+/// The address of this process' first call region (libdoor maps it from a
+/// memfd named "door-region"), or null.
+void *own_region() {
+  FILE *f = std::fopen("/proc/self/maps", "r");
+  if (!f) return nullptr;
+  char line[512];
+  void *at = nullptr;
+  while (!at && std::fgets(line, sizeof line, f))
+    if (std::strstr(line, "door-region")) at = reinterpret_cast<void *>(std::strtoull(line, nullptr, 16));
+  std::fclose(f);
+  return at;
+}
+
+}  // namespace
+
+TEST(Hostile, ClientScribblingItsOwnRegionDuringItsCalls) {
+  // A libdoor client whose own threads call while another of its threads
+  // keeps writing garbage over the region — headers, sizes, futex words —
+  // at every moment of those calls. It may get errors or garbage (it
+  // broke its own memory); the server must survive and others must not
+  // notice.
+  ServerProcess srv([] { return std::vector<int>{door_create(doortest::echo_proc, nullptr, 0)}; });
+  int d = srv.door();
+  pid_t evil = fork();
+  if (evil == 0) {
+    alarm(20);
+    if (call_str(d, "first") != "first") _exit(2);  // connects: the region exists
+    auto *region = static_cast<char *>(own_region());
+    if (!region) _exit(3);
+    std::atomic<bool> stop{false};
+    std::thread scribbler([&] {
+      std::mt19937_64 rng(7);
+      while (!stop) {
+        std::uint32_t slot = static_cast<std::uint32_t>(rng() % 8);
+        SlotHeader *s = slot_at(region, slot);
+        switch (rng() % 6) {
+          case 0: s->req.store(static_cast<uint32_t>(rng())); break;
+          case 1: s->arg_size = rng(); break;
+          case 2: s->arg_ndesc = static_cast<uint32_t>(rng()); break;
+          case 3: s->call_flags = static_cast<uint32_t>(rng()); break;
+          case 4: s->claim.store(static_cast<uint32_t>(rng())); break;
+          default: std::memset(slot_data(s), static_cast<int>(rng()), 256);
+        }
+        syscall(SYS_futex, &s->req, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+      }
+    });
+    // The callers: each returns or is stuck on its own ruined slot; a
+    // watchdog ends the process either way.
+    for (int k = 0; k < 6; k++)
+      std::thread([d, k] {
+        for (int i = 0;; i++) call_str(d, std::string(static_cast<size_t>(1 + (i * 37 + k) % 300), 'e'));
+      }).detach();
+    sleep(2);
+    stop = true;
+    scribbler.join();
+    _exit(0);
+  }
+  int good = 0, bad = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (int i = 0; std::chrono::steady_clock::now() < deadline; i++) {
+    std::string m = "victim-" + std::to_string(i) + std::string(static_cast<size_t>(i % 200), 'v');
+    (call_str(d, m) == m ? good : bad)++;
+  }
+  int st;
+  waitpid(evil, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
+  EXPECT_EQ(bad, 0);
+  EXPECT_GT(good, 100);
+  EXPECT_TRUE(alive(srv.pid()));
+  EXPECT_EQ(call_str(d, "after"), "after");
+}
+
+TEST(Hostile, NoClientSeesAnotherClientsArgumentsOrResults) {
+  // Client A calls with a secret; client B maps everything the door gave
+  // it and searches it for the secret during A's calls. Each connection
+  // has its own region (its own memfd): B must never find A's bytes.
+  ServerProcess srv([] { return std::vector<int>{door_create(doortest::echo_proc, nullptr, 0)}; });
+  int d = srv.door();
+  static const char kSecret[] = "A-secret-7f3a9c1e-do-not-leak";
+  pid_t a = fork();
+  if (a == 0) {
+    alarm(20);
+    std::string big(300000, 's');  // also large data (memfd) both ways
+    std::memcpy(&big[1000], kSecret, sizeof kSecret - 1);
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+    int ok = 1;
+    while (std::chrono::steady_clock::now() < until) {
+      ok &= call_str(d, kSecret) == kSecret;
+      ok &= call_str(d, std::string(5000, 'p') + kSecret) == std::string(5000, 'p') + kSecret;
+      ok &= call_str(d, big) == big;
+    }
+    _exit(ok ? 0 : 1);
+  }
+  RawClient rb;
+  ASSERT_TRUE(rb.hello(d));
+  struct stat sb;
+  ASSERT_EQ(fstat(rb.memfd, &sb), 0);
+  int found = 0;
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+  while (std::chrono::steady_clock::now() < until) {
+    auto *p = static_cast<const char *>(rb.region);
+    if (memmem(p, kRegionSize, kSecret, sizeof kSecret - 1)) found++;
+    // B also posts calls that claim to have results waiting: nothing of
+    // A's may come back in B's slots.
+    SlotHeader *s = slot_at(rb.region, 0);
+    s->call_flags = 0;
+    s->arg_size = 0;
+    s->arg_ndesc = 0;
+    usleep(1000);
+  }
+  int st;
+  waitpid(a, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "client A got wrong answers";
+  EXPECT_EQ(found, 0) << "client B saw client A's arguments or results";
+  // The other direction: the secret sat in B's region; a fresh client C
+  // never sees it either.
+  std::memcpy(slot_data(slot_at(rb.region, 3)), kSecret, sizeof kSecret - 1);
+  RawClient rc;
+  ASSERT_TRUE(rc.hello(d));
+  EXPECT_EQ(memmem(rc.region, kRegionSize, kSecret, sizeof kSecret - 1), nullptr);
+  struct stat sc;
+  ASSERT_EQ(fstat(rc.memfd, &sc), 0);
+  EXPECT_NE(sc.st_ino, sb.st_ino) << "two clients share a region";
+}
+
+TEST(Hostile, DescriptorsThatAreNotWhatTheySay) {
+  ServerProcess srv([] { return std::vector<int>{door_create(doortest::counts_or_echo_proc, nullptr, 0)}; });
+  RawClient rc;
+  ASSERT_TRUE(rc.hello(srv.door()));
+  ASSERT_TRUE(rc.channel(2));
+  uint32_t seq = 1;
+  auto send_then_call = [&](ChannelHeader h, std::vector<int> fds, uint64_t size, uint32_t ndesc) {
+    h.seq = seq;
+    EXPECT_TRUE(send_rec(rc.chans[2], &h, sizeof h, fds));
+    return rc.call(2, seq++, kCallViaChannel, size, ndesc);
+  };
+  constexpr uint64_t kBig = 1 << 20;
+  // "memfd" that is a pipe.
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  EXPECT_EQ(send_then_call(ChannelHeader{kWireMagic, 0, 1, 1, kBig}, {p[0]}, kBig, 0), EINVAL);
+  // Sealed memfd smaller than it claims (the server would read past its end).
+  int small = memfd_create("small", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  ASSERT_EQ(ftruncate(small, 4096), 0);
+  ASSERT_EQ(fcntl(small, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE), 0);
+  EXPECT_EQ(send_then_call(ChannelHeader{kWireMagic, 0, 1, 1, kBig}, {small}, kBig, 0), EINVAL);
+  // Header says two descriptors follow, one comes.
+  EXPECT_EQ(send_then_call(ChannelHeader{kWireMagic, 0, 2, 0, 0}, {p[1]}, 8, 2), EINVAL);
+  // Channel header's size disagrees with the slot header's.
+  int right = memfd_create("right", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  ASSERT_EQ(ftruncate(right, kBig), 0);
+  ASSERT_EQ(fcntl(right, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE), 0);
+  EXPECT_EQ(send_then_call(ChannelHeader{kWireMagic, 0, 1, 1, kBig}, {right}, kBig - 100, 0), EINVAL);
+  // A sealed, sparse memfd claiming 64 GiB of arguments: refused before
+  // the server maps (and would populate) any of it.
+  long rss_before = doortest::server_counts(srv.door()).rss_kb;
+  int sparse = memfd_create("sparse", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  constexpr uint64_t kHuge = 64ull << 30;
+  ASSERT_EQ(ftruncate(sparse, static_cast<off_t>(kHuge)), 0);
+  ASSERT_EQ(fcntl(sparse, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE), 0);
+  EXPECT_EQ(send_then_call(ChannelHeader{kWireMagic, 0, 1, 1, kHuge}, {sparse}, kHuge, 0), E2BIG);
+  for (int fd : {p[0], p[1], small, right, sparse}) close(fd);
+  EXPECT_TRUE(alive(srv.pid()));
+  EXPECT_LT(doortest::server_counts(srv.door()).rss_kb, rss_before + 64 * 1024);
+  std::memcpy(slot_at(rc.region, 0)->small_args, "fine", 4);
+  EXPECT_EQ(rc.call(0, 9, 0, 4, 0), 0) << "the connection still serves well-formed calls";
+}
+
+TEST(Hostile, RefusedLargeArgumentsAreNeverMapped) {
+  // A call refused by DATA_MAX (ENOBUFS) is drained without mapping its
+  // memfd: a sealed sparse 64 GiB memfd costs the server nothing.
+  ServerProcess srv([] {
+    int d = door_create(doortest::counts_or_echo_proc, nullptr, 0);
+    door_setparam(d, DOOR_PARAM_CLIENT_INFLIGHT_MAX_NP, SIZE_MAX);
+    door_setparam(d, DOOR_PARAM_INFLIGHT_MAX_NP, SIZE_MAX);
+    door_setparam(d, DOOR_PARAM_DATA_MAX, 1 << 20);
+    return std::vector<int>{d};
+  });
+  RawClient rc;
+  ASSERT_TRUE(rc.hello(srv.door()));
+  ASSERT_TRUE(rc.channel(1));
+  long rss_before = doortest::server_counts(srv.door()).rss_kb;
+  int sparse = memfd_create("sparse", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  constexpr uint64_t kHuge = 64ull << 30;
+  ASSERT_EQ(ftruncate(sparse, static_cast<off_t>(kHuge)), 0);
+  ASSERT_EQ(fcntl(sparse, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE), 0);
+  ChannelHeader h{kWireMagic, 1, 1, 1, kHuge};
+  ASSERT_TRUE(send_rec(rc.chans[1], &h, sizeof h, {sparse}));
+  close(sparse);
+  EXPECT_EQ(rc.call(1, 1, kCallViaChannel, kHuge, 0), ENOBUFS);
+  EXPECT_LT(doortest::server_counts(srv.door()).rss_kb, rss_before + 64 * 1024);
+  EXPECT_TRUE(alive(srv.pid()));
 }

@@ -41,7 +41,9 @@ Result<void> send_attachments(int chan, std::uint32_t seq, const void *data, std
 
 /// Receives the attachments of call `seq` without blocking; records of
 /// older calls (interrupted ones) are discarded. EMFILE when this process
-/// could not take all descriptors; EBADF on anything malformed.
-Result<Attachments> receive_attachments(int chan, std::uint32_t seq) noexcept;
+/// could not take all descriptors; EBADF on anything malformed. With
+/// `map` false the data memfd is checked but not mapped: a refused call's
+/// attachments are drained without touching (or populating) its pages.
+Result<Attachments> receive_attachments(int chan, std::uint32_t seq, bool map = true) noexcept;
 
 }  // namespace door::detail

@@ -369,7 +369,7 @@ Result<void> take_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq, door_
   std::uint32_t rflags = s->result_flags;
   std::uint64_t roff = s->result_offset;
   if (err != 0) {
-    if (rflags & kResultViaChannel) (void)receive_attachments(cs.chan.get(), seq);  // discard
+    if (rflags & kResultViaChannel) (void)receive_attachments(cs.chan.get(), seq, /*map=*/false);  // discard
     return fail_errno(result_errno(err));
   }
   Attachments att;

@@ -482,7 +482,7 @@ Prepared prepare_call(ServerThread *t, std::uint32_t seq) noexcept {
   auto reject = [&](int err) {
     if (flags & kCallViaChannel) {
       int chan = conn->slots[t->slot].chan.load();
-      if (chan >= 0) (void)receive_attachments(chan, seq);  // drop them
+      if (chan >= 0) (void)receive_attachments(chan, seq, /*map=*/false);  // drop them
     }
     publish_error(s, seq, err);
     end_call(t);
