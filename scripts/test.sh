@@ -5,12 +5,18 @@
 #
 # Steps: scripts/setup.sh, configure ./build (RelWithDebInfo), build with
 # all cores, ctest. The sched_ext scheduler and its VM tests are included
-# when scx_door/ and tests/vm/ exist, unless DOOR_VM=0. Exits non-zero on
-# any failure.
+# when scx_door/ and tests/vm/ exist, unless DOOR_VM=0. Then the hardening
+# stages (README, "Hardening"): valgrind memcheck of the core suites, a
+# bounded libFuzzer run of every target, and the ASan+UBSan and TSan builds
+# of the library and tests. Exits non-zero on any failure.
 #
 # Environment:
-#   DOOR_VM=0          leave out the sched_ext scheduler and the VM tests
-#   BUILD_DIR=dir      build directory (default: build)
+#   DOOR_VM=0           leave out the sched_ext scheduler and the VM tests
+#   BUILD_DIR=dir       build directory (default: build)
+#   DOOR_SANITIZERS=0   skip the ASan+UBSan and TSan stages
+#   DOOR_VALGRIND=0     skip the valgrind memcheck stage
+#   DOOR_FUZZ_SECONDS=n seconds per fuzz target (default 20; 0 skips fuzzing)
+#   DOOR_SOAK=long      long soak and fault runs (see README) instead of CI size
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -43,6 +49,40 @@ section "build (-j$(nproc))"
 cmake --build "$BUILD_DIR" -j"$(nproc)"
 
 section "test"
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 --timeout 600
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 --timeout 600 -LE memcheck
+
+if [[ "${DOOR_VALGRIND:-1}" != 0 ]]; then
+  section "valgrind memcheck (core suites, label memcheck)"
+  cmake -S . -B "$BUILD_DIR" -DDOOR_MEMCHECK=ON >/dev/null
+  ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 -L memcheck
+fi
+
+if [[ "${DOOR_FUZZ_SECONDS:-20}" != 0 ]]; then
+  section "fuzz (${DOOR_FUZZ_SECONDS:-20} s per target)"
+  FUZZ_BUILD_DIR="$BUILD_DIR-fuzz" bash fuzz/run.sh "${DOOR_FUZZ_SECONDS:-20}"
+fi
+
+if [[ "${DOOR_SANITIZERS:-1}" != 0 ]]; then
+  # The library and every test suite, instrumented; any report fails its
+  # test. Fault and soak suites run at a reduced size under instrumentation.
+  SAN_ENV=(DOOR_FAULT_CYCLES=400 DOOR_SOAK_PROCS=8 DOOR_SOAK_CALLS=400)
+  SAN_ARGS=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDOOR_BUILD_SCX=OFF -DDOOR_VM_TESTS=OFF
+            -DDOOR_BUILD_BENCH=OFF -DDOOR_BUILD_EXAMPLES=OFF)
+
+  section "ASan+UBSan ($BUILD_DIR-asan)"
+  cmake -S . -B "$BUILD_DIR-asan" "${SAN_ARGS[@]}" -DDOOR_SANITIZE=address,undefined >/dev/null
+  cmake --build "$BUILD_DIR-asan" -j"$(nproc)"
+  env "${SAN_ENV[@]}" ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest --test-dir "$BUILD_DIR-asan" --output-on-failure -j2 --timeout 900
+
+  section "TSan ($BUILD_DIR-tsan)"
+  # die_after_fork=0: the suites fork from threaded processes on purpose;
+  # tests/tsan.supp explains the one suppressed report family.
+  cmake -S . -B "$BUILD_DIR-tsan" "${SAN_ARGS[@]}" -DDOOR_SANITIZE=thread >/dev/null
+  cmake --build "$BUILD_DIR-tsan" -j"$(nproc)"
+  env "${SAN_ENV[@]}" TSAN_OPTIONS="die_after_fork=0:halt_on_error=1:suppressions=$PWD/tests/tsan.supp" \
+      ctest --test-dir "$BUILD_DIR-tsan" --output-on-failure -j2 --timeout 900
+fi
 
 section "all tests passed"

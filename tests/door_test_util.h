@@ -26,7 +26,7 @@ namespace doortest {
 inline bool send_fd(int sock, int fd) {
   char c = 'x';
   struct iovec io{&c, 1};
-  alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(int))];
+  alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(int))] = {};  // padding too (memcheck)
   struct msghdr m{};
   m.msg_iov = &io;
   m.msg_iovlen = 1;
