@@ -609,6 +609,15 @@ int post_reply(ServerThread *t, char *data, std::size_t size, door_desc_t *descs
         fd = m;
       }
     auto r = send_attachments(chan, t->seq, size > kSlotData ? data : nullptr, size, fds);
+    if (!r && (r.error() == std::errc::broken_pipe || r.error() == std::errc::connection_reset)) {
+      // The caller died before the reactor marked its connection dead:
+      // discard the reply as for a dead caller (DOOR_RELEASE descriptors
+      // are closed, door_return succeeds), instead of failing with EINVAL
+      // and leaving the released descriptors open.
+      close_released();
+      t->replied = true;
+      return 0;
+    }
     if (!r) return r.error() == std::errc::too_many_files_open ? EMFILE : EINVAL;
     rflags = kResultViaChannel;
   }
@@ -819,8 +828,7 @@ bool take_idle_reservation(Pool *p, const ClientAccount *account) noexcept {
   // who owns the budget: if a call reaches that thread first, it reserves
   // anew in prepare_call (or fails with EAGAIN at the limit), so the count
   // never exceeds the limit. As in pool_push: a thread in `bound` cannot
-  // unbind while we hold the pool lock, and dropping kReqWaiting makes a
-  // FUTEX_WAIT about to start return at once.
+  // unbind while we hold the pool lock.
   //
   // Taking it races with the thread waking for a call on its own slot.
   // The thread clears idle_bound, then loads `reserved`; we exchange
@@ -835,10 +843,7 @@ bool take_idle_reservation(Pool *p, const ClientAccount *account) noexcept {
       if (t->reserved.exchange(true, std::memory_order_seq_cst)) release_call(*t->conn);
       continue;
     }
-    t->recall.store(true);
-    SlotHeader *sh = t->conn->slot(t->slot);
-    sh->req.fetch_and(~kReqWaiting, std::memory_order_acq_rel);
-    futex_wake(&sh->req);
+    (void)recall_bound_thread(t);  // false: already on its way back
     return true;
   }
   return false;
