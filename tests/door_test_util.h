@@ -159,13 +159,44 @@ inline ProcCounts server_counts(int d) {
   return c;
 }
 
-/// Answers "counts" with the server's ProcCounts; echoes anything else.
+/// This process' open descriptors and what they are, one per line.
+inline std::string self_fd_list() {
+  std::string out;
+  if (DIR *d = opendir("/proc/self/fd")) {
+    while (struct dirent *e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      char target[256] = {};
+      std::string path = std::string("/proc/self/fd/") + e->d_name;
+      (void)!readlink(path.c_str(), target, sizeof target - 1);
+      out += std::string(e->d_name) + " -> " + target + "\n";
+    }
+    closedir(d);
+  }
+  return out;
+}
+
+/// Answers "counts" with the server's ProcCounts and "fdlist" with
+/// self_fd_list() (for failure messages); echoes anything else.
 inline void counts_or_echo_proc(void *, char *argp, size_t n, door_desc_t *, uint_t) {
   if (n == 6 && std::memcmp(argp, "counts", 6) == 0) {
     ProcCounts c = self_counts();
     door_return(reinterpret_cast<char *>(&c), sizeof c, nullptr, 0);
   }
+  if (n == 6 && std::memcmp(argp, "fdlist", 6) == 0) {
+    std::string l = self_fd_list();
+    door_return(l.data(), l.size(), nullptr, 0);
+  }
   door_return(argp, n, nullptr, 0);
+}
+
+/// The server's descriptor list (see counts_or_echo_proc).
+inline std::string server_fd_list(int d) {
+  char rbuf[64];
+  door_arg_t a{const_cast<char *>("fdlist"), 6, nullptr, 0, rbuf, sizeof rbuf};
+  if (door_call(d, &a) != 0) return "?";
+  std::string r(a.data_ptr, a.data_size);
+  if (a.rbuf != rbuf) munmap(a.rbuf, a.rsize);
+  return r;
 }
 
 /// An echo procedure: returns its arguments.

@@ -43,7 +43,7 @@ std::atomic<int> g_blocked{0};  // in the server process: "block" calls running
 /// arguments: answers their size.
 void fault_proc(void *, char *argp, size_t n, door_desc_t *dp, uint_t nd) {
   auto is = [&](const char *s) { return n == std::strlen(s) && std::memcmp(argp, s, n) == 0; };
-  if (is("counts")) doortest::counts_or_echo_proc(nullptr, argp, n, dp, nd);
+  if (is("counts") || is("fdlist")) doortest::counts_or_echo_proc(nullptr, argp, n, dp, nd);
   if (is("mid")) usleep(3000);
   if (is("block")) {
     g_blocked++;
@@ -174,6 +174,7 @@ TEST(Faults, ClientsKilledMidCallThousandsOfTimesLeakNothing) {
     base = server_counts(d);
   }
   ASSERT_GT(base.fds, 0);
+  const std::string base_fds = doortest::server_fd_list(d);
   const char *soak = std::getenv("DOOR_SOAK");
   const long cycles = env_long("DOOR_FAULT_CYCLES", soak && std::string(soak) == "long" ? 20000 : 2000);
   auto t0 = std::chrono::steady_clock::now();
@@ -184,7 +185,8 @@ TEST(Faults, ClientsKilledMidCallThousandsOfTimesLeakNothing) {
   std::printf("%ld kill cycles in %.1f s; server fds %d->%d threads %d->%d maps %d->%d rss %ld->%ld KiB\n", cycles,
               secs, base.fds, after.fds, base.threads, after.threads, base.maps, after.maps, base.rss_kb,
               after.rss_kb);
-  EXPECT_LE(after.fds, base.fds) << "a dead client's connection, channels or descriptors leaked";
+  EXPECT_LE(after.fds, base.fds) << "a dead client's connection, channels or descriptors leaked\nbefore:\n"
+                                 << base_fds << "after:\n" << doortest::server_fd_list(d);
   EXPECT_LE(after.threads, base.threads + 4) << "server threads were not released";
   EXPECT_LE(after.maps, base.maps + 8) << "call regions or argument mappings leaked";
   EXPECT_LE(after.rss_kb, base.rss_kb + 16 * 1024) << "memory grows with dead clients";
