@@ -27,17 +27,20 @@ namespace {
 using sigaction_fn = int (*)(int, const struct sigaction *, struct sigaction *);
 using handler_fn = sighandler_t (*)(int, sighandler_t);
 
-sigaction_fn real_sigaction() noexcept {
-  static const sigaction_fn f = reinterpret_cast<sigaction_fn>(next_symbol("sigaction"));
-  return f;
-}
+/// libc's sigaction under its public alias (GLIBC_2.2.5), linked directly
+/// instead of looked up with dlsym(RTLD_NEXT): a sanitizer runtime's own
+/// sigaction interceptor forwards to ours while it initialises, and
+/// dlsym allocates — ASan then aborts with "ASan init calls itself".
+extern "C" int __sigaction(int, const struct sigaction *, struct sigaction *);
+
+sigaction_fn real_sigaction() noexcept { return &__sigaction; }
 
 /// Serialises re-reads so the last change wins (a stale re-read landing
 /// after a newer one would otherwise undo it).
-std::mutex &refresh_mutex() noexcept {
-  static std::mutex *m = new std::mutex;
-  return *m;
-}
+/// Constant-initialised, never allocated: sigaction can be called by a
+/// sanitizer runtime before any allocator is ready (see real_sigaction).
+constinit std::mutex g_refresh_mu;
+std::mutex &refresh_mutex() noexcept { return g_refresh_mu; }
 
 bool restarts(const struct sigaction &sa) noexcept {
   bool handled = (sa.sa_flags & SA_SIGINFO) ||
