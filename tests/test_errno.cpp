@@ -2338,9 +2338,9 @@ TEST(DoorBind, PrivateDoorServedByBoundThread_QueryDescribesIt) {
     ASSERT_EQ(call_for(d, nullptr, 0, &q), 0);
     EXPECT_EQ(q.rc, 0) << strerror(q.err);
     EXPECT_EQ(q.tid, g_query_tid.load()) << "the private door was served by a thread not bound to it";
-    EXPECT_EQ(q.info.di_uniquifier, door_ptr_t{want.di_uniquifier});
-    EXPECT_EQ(q.info.di_proc, static_cast<door_ptr_t>(reinterpret_cast<uintptr_t>(&query_proc)));
-    EXPECT_EQ(q.info.di_data, static_cast<door_ptr_t>(reinterpret_cast<uintptr_t>(&g_query_marker)));
+    EXPECT_EQ(door_ptr_t{q.info.di_uniquifier}, door_ptr_t{want.di_uniquifier});
+    EXPECT_EQ(door_ptr_t{q.info.di_proc}, static_cast<door_ptr_t>(reinterpret_cast<uintptr_t>(&query_proc)));
+    EXPECT_EQ(door_ptr_t{q.info.di_data}, static_cast<door_ptr_t>(reinterpret_cast<uintptr_t>(&g_query_marker)));
     EXPECT_EQ(q.info.di_target, getpid());
     EXPECT_TRUE(q.info.di_attributes & DOOR_PRIVATE);
     EXPECT_TRUE(q.info.di_attributes & DOOR_LOCAL);
@@ -2466,7 +2466,7 @@ TEST(DoorServerCreate, CalledWithDoorInfoForPrivateDoorDuringCreate) {
   QueryReply q{};
   ASSERT_EQ(call_for(d, nullptr, 0, &q), 0);
   EXPECT_EQ(q.rc, 0);
-  EXPECT_EQ(q.info.di_uniquifier, door_ptr_t{want.di_uniquifier});
+  EXPECT_EQ(door_ptr_t{q.info.di_uniquifier}, door_ptr_t{want.di_uniquifier});
   {
     std::lock_guard g(g_priv_mu);
     EXPECT_NE(std::find(g_priv_tids.begin(), g_priv_tids.end(), q.tid), g_priv_tids.end())

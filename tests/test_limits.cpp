@@ -15,6 +15,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "door_test_util.h"
@@ -90,15 +91,15 @@ Tally concurrent_calls(int d, int n, const std::string &msg) {
 TEST(Limits, DefaultsAreDocumentedAndVisibleToClients) {
   int d = door_create(limits_proc, nullptr, 0);
   ASSERT_GE(d, 0);
+  const std::pair<int, size_t> documented[] = {{DOOR_PARAM_CALLS_MAX_NP, 1024},
+                                               {DOOR_PARAM_CLIENT_CALLS_MAX_NP, 256},
+                                               {DOOR_PARAM_INFLIGHT_MAX_NP, size_t{1} << 30},
+                                               {DOOR_PARAM_CLIENT_INFLIGHT_MAX_NP, size_t{256} << 20}};
   size_t v = 0;
-  ASSERT_EQ(door_getparam(d, DOOR_PARAM_CALLS_MAX_NP, &v), 0);
-  EXPECT_EQ(v, 1024u);
-  ASSERT_EQ(door_getparam(d, DOOR_PARAM_CLIENT_CALLS_MAX_NP, &v), 0);
-  EXPECT_EQ(v, 256u);
-  ASSERT_EQ(door_getparam(d, DOOR_PARAM_INFLIGHT_MAX_NP, &v), 0);
-  EXPECT_EQ(v, size_t{1} << 30);
-  ASSERT_EQ(door_getparam(d, DOOR_PARAM_CLIENT_INFLIGHT_MAX_NP, &v), 0);
-  EXPECT_EQ(v, size_t{256} << 20);
+  for (auto [param, want] : documented) {
+    ASSERT_EQ(door_getparam(d, param, &v), 0) << "param 0x" << std::hex << param;
+    EXPECT_EQ(v, want) << "param 0x" << std::hex << param;
+  }
   close(d);
   // A client reads the values the creator set.
   ServerProcess srv = limited_server(DOOR_PARAM_CLIENT_CALLS_MAX_NP, 7, DOOR_PARAM_INFLIGHT_MAX_NP, 12345);
