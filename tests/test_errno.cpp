@@ -1590,9 +1590,9 @@ TEST(DoorInfo, UniquifierSameAcrossProcesses) {
   door_info_t ia, ib;
   ASSERT_EQ(door_info(sp.door(0), &ia), 0);
   ASSERT_EQ(door_info(sp.door(1), &ib), 0);
-  EXPECT_EQ(ia.di_uniquifier, ids->a.load());
-  EXPECT_EQ(ib.di_uniquifier, ids->b.load());
-  EXPECT_NE(ia.di_uniquifier, ib.di_uniquifier);
+  EXPECT_EQ(door_ptr_t{ia.di_uniquifier}, ids->a.load());
+  EXPECT_EQ(door_ptr_t{ib.di_uniquifier}, ids->b.load());
+  EXPECT_NE(door_ptr_t{ia.di_uniquifier}, door_ptr_t{ib.di_uniquifier});
 }
 
 TEST(DoorInfo, UniquifierDiffersBetweenDoors) {
@@ -1609,7 +1609,7 @@ TEST(DoorInfo, UniquifierDiffersBetweenDoors) {
     Fd again(dup(d));
     door_info_t j;
     ASSERT_EQ(door_info(again.get(), &j), 0);
-    EXPECT_EQ(j.di_uniquifier, i.di_uniquifier);
+    EXPECT_EQ(door_ptr_t{j.di_uniquifier}, door_ptr_t{i.di_uniquifier});
   }
   for (int d : fds) close(d);
 }
@@ -2259,7 +2259,7 @@ TEST(DoorBind, BindQueryUnbindInPlainThread) {
   }).join();
   EXPECT_EQ(rc_bind, 0);
   EXPECT_EQ(rc_query, 0);
-  EXPECT_EQ(got.di_uniquifier, door_ptr_t{want.di_uniquifier});
+  EXPECT_EQ(door_ptr_t{got.di_uniquifier}, door_ptr_t{want.di_uniquifier});
   EXPECT_TRUE(got.di_attributes & DOOR_PRIVATE);
   EXPECT_EQ(rc_unbind, 0);
   EXPECT_EQ(rc_unbind2, -1);
@@ -2456,9 +2456,9 @@ TEST(DoorServerCreate, CalledWithDoorInfoForPrivateDoorDuringCreate) {
   door_info_t want;
   ASSERT_EQ(door_info(d, &want), 0);
   if (calls_at_return >= 1) {
-    EXPECT_EQ(g_priv_info.di_uniquifier, door_ptr_t{want.di_uniquifier});
-    EXPECT_EQ(g_priv_info.di_proc, static_cast<door_ptr_t>(reinterpret_cast<uintptr_t>(&query_proc)));
-    EXPECT_EQ(g_priv_info.di_data, static_cast<door_ptr_t>(reinterpret_cast<uintptr_t>(&g_priv_marker)));
+    EXPECT_EQ(door_ptr_t{g_priv_info.di_uniquifier}, door_ptr_t{want.di_uniquifier});
+    EXPECT_EQ(door_ptr_t{g_priv_info.di_proc}, static_cast<door_ptr_t>(reinterpret_cast<uintptr_t>(&query_proc)));
+    EXPECT_EQ(door_ptr_t{g_priv_info.di_data}, static_cast<door_ptr_t>(reinterpret_cast<uintptr_t>(&g_priv_marker)));
     EXPECT_TRUE(g_priv_info.di_attributes & DOOR_PRIVATE);
     EXPECT_EQ(g_priv_info.di_target, getpid());
   }
