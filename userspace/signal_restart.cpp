@@ -63,10 +63,19 @@ void refresh(int sig) noexcept {
     g_restarting_handlers.fetch_and(~bit, std::memory_order_relaxed);
 }
 
+/// Set once the constructor below ran. A sanitizer runtime installs its
+/// signal handlers through our sigaction before any constructor (and
+/// before its own state allows instrumented code to run): until then
+/// sigaction only forwards, and the scan below picks the result up.
+/// A plain bool with __atomic builtins: no out-of-line (instrumented)
+/// std::atomic member is called from the uninstrumented sigaction.
+bool g_ready = false;
+
 /// Handlers installed before libdoor was loaded (a dlopen()ed libdoor, or
 /// constructors that ran earlier).
 __attribute__((constructor)) void scan_dispositions() {
   for (int sig = 1; sig <= 64; sig++) refresh(sig);
+  __atomic_store_n(&g_ready, true, __ATOMIC_RELEASE);
 }
 
 /// Calls the real `name`, then re-reads the disposition it changed.
@@ -90,13 +99,12 @@ using namespace door::detail;
 
 extern "C" {
 
-__attribute__((visibility("default"))) int sigaction(int sig, const struct sigaction *act,
-                                                     struct sigaction *oact) {
+// Not instrumented by ThreadSanitizer: TSan's start-up calls it before
+// TSan can run instrumented code (see g_ready).
+__attribute__((visibility("default"), no_sanitize("thread"))) int sigaction(int sig, const struct sigaction *act,
+                                                                            struct sigaction *oact) {
+  if (!__atomic_load_n(&g_ready, __ATOMIC_ACQUIRE)) return __sigaction(sig, act, oact);
   sigaction_fn f = real_sigaction();
-  if (!f) {
-    errno = ENOSYS;
-    return -1;
-  }
   int r = f(sig, act, oact);
   if (r == 0 && act) {
     int saved = errno;
