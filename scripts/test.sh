@@ -78,11 +78,16 @@ if [[ "${DOOR_SANITIZERS:-1}" != 0 ]]; then
 
   section "TSan ($BUILD_DIR-tsan)"
   # die_after_fork=0: the suites fork from threaded processes on purpose;
-  # tests/tsan.supp explains the one suppressed report family.
+  # tests/tsan.supp explains the one suppressed report family. A subset:
+  # the other suites hit TSan's limits, not libdoor races (README,
+  # "Sanitizers": in-process calls through two mappings of one region,
+  # descriptor reuse after libdoor's internal closes, threaded fork
+  # children).
   cmake -S . -B "$BUILD_DIR-tsan" "${SAN_ARGS[@]}" -DDOOR_SANITIZE=thread >/dev/null
   cmake --build "$BUILD_DIR-tsan" -j"$(nproc)"
   env "${SAN_ENV[@]}" TSAN_OPTIONS="die_after_fork=0:halt_on_error=1:suppressions=$PWD/tests/tsan.supp" \
-      ctest --test-dir "$BUILD_DIR-tsan" --output-on-failure -j2 --timeout 900
+      ctest --test-dir "$BUILD_DIR-tsan" --output-on-failure -j2 --timeout 900 \
+            -R '^(test_concurrency|test_fattach|test_hostile|test_pools|test_unref)$'
 fi
 
 section "all tests passed"

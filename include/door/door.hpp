@@ -294,8 +294,9 @@ class Door {
     if (door_info(fd_.get(), &i) != 0) return unexpected_errno();
     return i;
   }
-  /// Reads a door parameter, DOOR_PARAM_DATA_MIN, DOOR_PARAM_DATA_MAX or
-  /// DOOR_PARAM_DESC_MAX (door_getparam(3)). Errors: EBADF, EINVAL.
+  /// Reads a door parameter, DOOR_PARAM_DATA_MIN, DOOR_PARAM_DATA_MAX,
+  /// DOOR_PARAM_DESC_MAX or one of the DOOR_PARAM_*_NP resource limits
+  /// (door_getparam(3)). Errors: EBADF, EINVAL.
   [[nodiscard]] Result<std::size_t> param(int which) const noexcept {
     std::size_t v = 0;
     if (door_getparam(fd_.get(), which, &v) != 0) return unexpected_errno();
