@@ -46,6 +46,16 @@ cfg=$(find "$STAGE" -name doorConfig.cmake | head -n1)
 [ -f "$(dirname "$cfg")/doorConfigVersion.cmake" ] || fail "doorConfigVersion.cmake not installed"
 [ -f "$STAGE/share/man/man3/door_call.3" ] || fail "man pages not installed"
 [ -f "$STAGE/share/man/man7/doors.7" ] || fail "doors(7) not installed"
+[ -f "$STAGE/share/man/man3/ucred_get.3" ] || fail "ucred_get(3) not installed"
+# With the scheduler built: its man page and the sched_ext-conditioned unit.
+if [ -x "$STAGE/sbin/scx_door" ]; then
+  [ -f "$STAGE/share/man/man8/scx_door.8" ] || fail "scx_door(8) not installed"
+  unit="$STAGE/lib/systemd/system/scx_door.service"
+  [ -f "$unit" ] || fail "scx_door.service not installed"
+  grep -q '^ConditionPathIsDirectory=/sys/kernel/sched_ext$' "$unit" || fail "scx_door.service not conditioned on sched_ext"
+  # ExecStart names the configured prefix (the staging prefix is install-time only).
+  grep -q '^ExecStart=/.*/sbin/scx_door$' "$unit" || fail "scx_door.service ExecStart does not name scx_door"
+fi
 # The C++ API is header-only: libdoor exports no C++ symbol.
 cxxsyms=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep '^_Z' || true)
 [ -z "$cxxsyms" ] || fail "libdoor exports C++ symbols: $cxxsyms"
