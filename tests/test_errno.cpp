@@ -338,8 +338,13 @@ class ThreadSignalTimer {
       sigaction(SIGUSR1, nullptr, &old_);
       if (how == Install::SignalFn)
         signal(SIGUSR1, noop_handler);
-      else
+      else {
+        // Deprecated, but illumos programs still call it: libdoor must see it.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
         sigset(SIGUSR1, noop_handler);
+#pragma GCC diagnostic pop
+      }
     } else {
       sigaction(SIGUSR1, &sa, &old_);
     }
