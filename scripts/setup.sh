@@ -39,10 +39,11 @@ APT_OPTS=(-y -q -o DPkg::Lock::Timeout=900 -o Dpkg::Options::=--force-confdef
 BASE_PKGS=(build-essential cmake pkgconf libgtest-dev libgmock-dev
            libbenchmark-dev libexpected-dev libfmt-dev libcli11-dev
            nlohmann-json3-dev)
-# Hardening (valgrind memcheck, libFuzzer runtime) and the benchmark suite's
+# Hardening (valgrind memcheck; clang-19 with its sanitizer and libFuzzer
+# runtimes: its ASan is fork-safe, GCC 12's is not) and the benchmark suite's
 # baselines (gRPC over a unix socket), plots, and python3 (standard library
 # only) for bench/report.py, which turns the JSON into the report.
-TOOL_PKGS=(valgrind libclang-rt-19-dev libgrpc++-dev libprotobuf-dev
+TOOL_PKGS=(valgrind clang-19 libclang-rt-19-dev libgrpc++-dev libprotobuf-dev
            protobuf-compiler protobuf-compiler-grpc gnuplot-nox python3)
 # Async door calls need io_uring futex operations: liburing >= 2.6. Debian 12
 # has 2.3; trixie's 2.9 installs on bookworm (its runtime needs only libc6).

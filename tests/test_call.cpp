@@ -361,8 +361,9 @@ TEST(ServerThreads, DoorReturnDoesNotGrowTheStack) {
   ServerProcess srv([] {
     return std::vector<int>{door_create(
         [](void *, char *argp, size_t n, door_desc_t *, uint_t) {
-          volatile char marker = 0;
-          auto at = reinterpret_cast<uintptr_t>(&marker);
+          // The frame's address, not a local's: ASan may put locals on a
+          // heap-allocated fake stack.
+          auto at = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
           uintptr_t v = lo->load();
           while (at < v && !lo->compare_exchange_weak(v, at)) {
           }

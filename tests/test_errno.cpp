@@ -2406,7 +2406,10 @@ std::atomic<int> g_priv_fd{-1};
 int g_priv_marker;
 door_server_func_t *g_priv_prev = nullptr;
 std::mutex g_priv_mu;
-std::vector<pid_t> g_priv_tids;
+// Never destroyed: threads the creation function started may still be
+// starting (and recording themselves) while the process runs its exit
+// handlers.
+std::vector<pid_t> &g_priv_tids = *new std::vector<pid_t>;
 
 void *priv_cb_thread(void *) {
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, nullptr);
