@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   p.data_max = in.ConsumeIntegral<std::uint64_t>();
   p.desc_max = in.ConsumeIntegralInRange<std::uint64_t>(0, INT_MAX);
   ReceivedShape r{in.ConsumeIntegralInRange<std::size_t>(0, 2 * kMaxDescPerCall), in.ConsumeBool(),
-                  in.ConsumeIntegral<std::uint64_t>()};
+                  in.ConsumeIntegral<std::uint64_t>(), in.ConsumeBool()};
 
   int e = check_call(c, p);
   if (e) {
@@ -34,8 +34,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   FUZZ_REQUIRE(c.size >= p.data_min && c.size <= p.data_max, "DATA_MIN/DATA_MAX enforced");
   FUZZ_REQUIRE(c.ndesc <= kMaxDescPerCall && c.ndesc <= p.desc_max, "DESC_MAX enforced");
   FUZZ_REQUIRE(!(c.ndesc && p.refuse_desc), "DOOR_REFUSE_DESC enforced");
+  const bool bulk = (c.flags & kCallArgsInBulk) != 0;
+  if (bulk) FUZZ_REQUIRE(c.size > kSlotData && c.size <= kBulkMax, "bulk arguments are bulk-sized");
   if (!(c.flags & kCallViaChannel))
-    FUZZ_REQUIRE(c.size <= kSlotData && c.ndesc == 0, "inline arguments fit the slot");
+    FUZZ_REQUIRE((c.size <= kSlotData || bulk) && c.ndesc == 0, "inline arguments fit the slot or bulk area");
   if (args_in_header(c)) FUZZ_REQUIRE(c.size <= kSmallArgs, "header arguments fit small_args");
   if (!(c.flags & kCallViaChannel)) return 0;
 
@@ -43,9 +45,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   FUZZ_REQUIRE(a == 0 || a == EINVAL, "attachment errors are EINVAL");
   if (a) return 0;
   FUZZ_REQUIRE(r.nfds == c.ndesc, "descriptor count matches the header");
-  if (r.has_data)
-    FUZZ_REQUIRE(c.size > kSlotData && r.data_size == c.size, "memfd size is the header's size");
+  if (bulk)
+    FUZZ_REQUIRE(!r.has_data, "bulk arguments come with no one-shot memfd");
+  else if (r.has_data)
+    FUZZ_REQUIRE(c.size > kSlotData && r.data_size == c.size && !r.has_bulk, "memfd size is the header's size");
   else
-    FUZZ_REQUIRE(c.size <= kSlotData, "without memfd the arguments fit the slot");
+    FUZZ_REQUIRE(c.size <= kSlotData && !r.has_bulk, "without memfd the arguments fit the slot");
   return 0;
 }

@@ -46,7 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     FUZZ_REQUIRE(f.magic == kWireMagic && f.seq == seq, "only this call's records are taken");
     FUZZ_REQUIRE(parser.fds() == f.total_fds, "exactly the announced descriptors");
     FUZZ_REQUIRE(f.total_fds <= kMaxDescPerCall + 1, "at most 1024 descriptors and a memfd");
-    FUZZ_REQUIRE(f.has_memfd <= 1 && (!f.has_memfd || f.total_fds >= 1), "a memfd is a descriptor");
+    FUZZ_REQUIRE(f.has_memfd <= kHasBulk && (!f.has_memfd || f.total_fds >= 1), "a memfd is a descriptor");
   }
   if (step == ChannelParser::Step::More) FUZZ_REQUIRE(parser.fds() < parser.first().total_fds, "More means missing");
 
@@ -61,6 +61,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     FUZZ_REQUIRE((seals & required) == required, "accepted memfds are sealed");
     FUZZ_REQUIRE(st_size >= data_size && st_size - data_size < page && st_size % page == 0,
                  "the mapping covers the data and no more than a page beyond");
+  }
+  int bseals = m.ConsumeIntegral<int>();
+  std::uint64_t bsize = m.ConsumeIntegral<std::uint64_t>();
+  if (bulk_area_ok(bseals, bsize, page)) {
+    FUZZ_REQUIRE((bseals & (0x2 | 0x4)) == (0x2 | 0x4), "bulk areas cannot shrink or grow");
+    FUZZ_REQUIRE(bsize > 0 && bsize <= kBulkMax && bsize % page == 0, "bulk areas are bounded page multiples");
   }
   return 0;
 }

@@ -48,7 +48,7 @@ TEST_P(PayloadSizes, EchoAcrossProcessesIsExact) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, PayloadSizes,
-                         ::testing::Values(0, 1, 8, 4096, 65536, 128 * 1024, 128 * 1024 + 1, 1 << 20,
+                         ::testing::Values(0, 1, 8, 4096, 65536, 128 * 1024, 128 * 1024 + 1, 1 << 20, 4 << 20, (4 << 20) + 1,
                                            16 << 20));
 
 TEST(Overflow, LargeResultComesBackInPageRoundedMapping) {

@@ -529,3 +529,146 @@ TEST(Hostile, RefusedLargeArgumentsAreNeverMapped) {
   EXPECT_LT(doortest::server_counts(srv.door()).rss_kb, rss_before + 64 * 1024);
   EXPECT_TRUE(alive(srv.pid()));
 }
+
+namespace {
+
+/// A sealed-against-resizing memfd of `len` bytes filled with `fill`: a
+/// well-formed bulk area (userspace/bulk.h).
+int bulk_area(size_t len, char fill) {
+  int fd = memfd_create("door-bulk-test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0 || ftruncate(fd, static_cast<off_t>(len)) != 0) return -1;
+  void *m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  std::memset(m, fill, len);
+  munmap(m, len);
+  fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
+  return fd;
+}
+
+/// Sums its arguments, waits 100 ms, sums again: "same" or "diff".
+void stable_args_proc(void *, char *argp, size_t n, door_desc_t *, uint_t) {
+  auto sum = [&] {
+    uint64_t h = 0;
+    for (size_t i = 0; i < n; i++) h = h * 31 + static_cast<unsigned char>(argp[i]);
+    return h;
+  };
+  uint64_t a = sum();
+  usleep(100 * 1000);
+  char r[4];
+  std::memcpy(r, a == sum() ? "same" : "diff", 4);
+  door_return(r, 4, nullptr, 0);
+}
+
+}  // namespace
+
+TEST(Hostile, BulkAreasThatAreNotWhatTheySay) {
+  ServerProcess srv([] { return std::vector<int>{door_create(doortest::counts_or_echo_proc, nullptr, 0)}; });
+  RawClient rc;
+  ASSERT_TRUE(rc.hello(srv.door()));
+  ASSERT_TRUE(rc.channel(2));
+  SlotHeader *s = slot_at(rc.region, 2);
+  uint32_t seq = 1;
+  constexpr uint64_t kMiB = 1 << 20;
+  auto bulk_call = [&](int area, uint32_t gen, uint64_t size, uint32_t has = kHasBulk) {
+    uint32_t flags = kCallArgsInBulk;
+    if (area >= 0) {
+      ChannelHeader h{kWireMagic, seq, 1, has, size};
+      EXPECT_TRUE(send_rec(rc.chans[2], &h, sizeof h, {area}));
+      flags |= kCallViaChannel;
+    }
+    s->arg_bulk_gen = gen;
+    return rc.call(2, seq++, flags, size, 0);
+  };
+  long rss_before = doortest::server_counts(srv.door()).rss_kb;
+  // An area the server was never sent.
+  EXPECT_EQ(bulk_call(-1, 7, kMiB), EINVAL);
+  // Sizes a bulk area never carries.
+  EXPECT_EQ(bulk_call(-1, 7, kSlotData), EINVAL);
+  EXPECT_EQ(bulk_call(-1, 7, kBulkMax + 1), EINVAL);
+  // Not sealed: the client could truncate it under the server (SIGBUS).
+  int unsealed = memfd_create("unsealed", MFD_CLOEXEC);
+  ASSERT_EQ(ftruncate(unsealed, kMiB), 0);
+  EXPECT_EQ(bulk_call(unsealed, 1, kMiB), EINVAL);
+  // A pipe.
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  EXPECT_EQ(bulk_call(p[0], 2, kMiB), EINVAL);
+  // Sealed but 64 GiB (sparse): beyond kBulkMax, never mapped.
+  int sparse = memfd_create("sparse", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  ASSERT_EQ(ftruncate(sparse, static_cast<off_t>(64ull << 30)), 0);
+  ASSERT_EQ(fcntl(sparse, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+  EXPECT_EQ(bulk_call(sparse, 3, kMiB), EINVAL);
+  // Smaller than the call says.
+  int small = bulk_area(256 * 1024, 'x');
+  EXPECT_EQ(bulk_call(small, 4, kMiB), EINVAL);
+  // Generation 0 is never valid.
+  int zero = bulk_area(kMiB, 'z');
+  EXPECT_EQ(bulk_call(zero, 0, kMiB), EINVAL);
+  // A one-shot data memfd where a bulk call needs none.
+  int sealed = memfd_create("sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  ASSERT_EQ(ftruncate(sealed, kMiB), 0);
+  ASSERT_EQ(fcntl(sealed, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE), 0);
+  EXPECT_EQ(bulk_call(sealed, 5, kMiB, kHasData), EINVAL);
+  // A bulk area attached to a call that does not use one.
+  {
+    int area = bulk_area(kMiB, 'q');
+    ChannelHeader h{kWireMagic, seq, 1, kHasBulk, 8};
+    ASSERT_TRUE(send_rec(rc.chans[2], &h, sizeof h, {area}));
+    EXPECT_EQ(rc.call(2, seq++, kCallViaChannel, 8, 0), EINVAL);
+    close(area);
+  }
+  for (int fd : {unsealed, p[0], p[1], sparse, small, zero, sealed}) close(fd);
+  EXPECT_TRUE(alive(srv.pid()));
+  EXPECT_LT(doortest::server_counts(srv.door()).rss_kb, rss_before + 64 * 1024);
+
+  // A well-formed area works, and is used again without being re-sent.
+  int good = bulk_area(kMiB, 'g');
+  EXPECT_EQ(bulk_call(good, 9, kMiB), 0);
+  EXPECT_EQ(s->arg_bulk_held, 9u) << "the server says which area it holds";
+  EXPECT_TRUE(s->result_flags & kResultInBulk);
+  EXPECT_EQ(s->result_size, kMiB);
+  // The echo came back in the server's new result area, sent on the channel.
+  ChannelHeader rh{};
+  int result_area = -1;
+  ASSERT_EQ(recv_rec(rc.chans[2], &rh, sizeof rh, &result_area), static_cast<int>(sizeof rh));
+  EXPECT_EQ(rh.has_memfd, kHasBulk);
+  ASSERT_GE(result_area, 0);
+  const char *r = static_cast<const char *>(mmap(nullptr, kMiB, PROT_READ, MAP_SHARED, result_area, 0));
+  ASSERT_NE(r, MAP_FAILED);
+  EXPECT_TRUE(r[0] == 'g' && r[kMiB - 1] == 'g');
+  s->result_bulk_held = s->result_bulk_gen;
+  EXPECT_EQ(bulk_call(-1, 9, kMiB - 4096), 0) << "the held area serves the next call";
+  EXPECT_TRUE(s->result_flags & kResultInBulk);
+  EXPECT_FALSE(s->result_flags & kResultViaChannel) << "an area the client holds is not sent again";
+  munmap(const_cast<char *>(r), kMiB);
+  close(result_area);
+  close(good);
+  EXPECT_EQ(call_str(srv.door(), "others"), "others");
+}
+
+TEST(Hostile, ClientRewritingItsBulkAreaDuringTheCall) {
+  // The procedure reads private bytes while the client rewrites its area.
+  ServerProcess srv([] { return std::vector<int>{door_create(stable_args_proc, nullptr, 0)}; });
+  RawClient rc;
+  ASSERT_TRUE(rc.hello(srv.door()));
+  ASSERT_TRUE(rc.channel(3));
+  constexpr size_t kLen = 1 << 20;
+  int area = bulk_area(kLen, 'a');
+  char *w = static_cast<char *>(mmap(nullptr, kLen, PROT_READ | PROT_WRITE, MAP_SHARED, area, 0));
+  ASSERT_NE(w, MAP_FAILED);
+  ChannelHeader h{kWireMagic, 1, 1, kHasBulk, kLen};
+  ASSERT_TRUE(send_rec(rc.chans[3], &h, sizeof h, {area}));
+  slot_at(rc.region, 3)->arg_bulk_gen = 1;
+  std::atomic<bool> stop{false};
+  std::thread scribbler([&] {
+    for (unsigned v = 0; !stop.load(); v++) std::memset(w, static_cast<int>(v), kLen);
+  });
+  EXPECT_EQ(rc.call(3, 1, kCallViaChannel | kCallArgsInBulk, kLen, 0), 0);
+  stop = true;
+  scribbler.join();
+  SlotHeader *s = slot_at(rc.region, 3);
+  ASSERT_EQ(s->result_size, 4u);
+  EXPECT_EQ(std::memcmp(s->small_result, "same", 4), 0) << "the procedure saw its arguments change";
+  munmap(w, kLen);
+  close(area);
+  EXPECT_TRUE(alive(srv.pid()));
+}

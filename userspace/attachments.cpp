@@ -51,7 +51,8 @@ Attachments::Attachments(Attachments &&o) noexcept
       data(std::exchange(o.data, nullptr)),
       map_len(std::exchange(o.map_len, 0)),
       data_size(o.data_size),
-      fds(std::move(o.fds)) {}
+      fds(std::move(o.fds)),
+      bulk(std::move(o.bulk)) {}
 
 Attachments &Attachments::operator=(Attachments &&o) noexcept {
   if (this != &o) {
@@ -61,6 +62,7 @@ Attachments &Attachments::operator=(Attachments &&o) noexcept {
     map_len = std::exchange(o.map_len, 0);
     data_size = o.data_size;
     fds = std::move(o.fds);
+    bulk = std::move(o.bulk);
   }
   return *this;
 }
@@ -70,18 +72,23 @@ Attachments::~Attachments() {
 }
 
 Result<void> send_attachments(int chan, std::uint32_t seq, const void *data, std::size_t size,
-                              std::span<const int> fds) noexcept {
+                              std::span<const int> fds, int bulk_fd) noexcept {
   std::vector<int> all;
   unique_fd memfd;
+  std::uint32_t has = 0;
   if (data) {
     auto m = make_sealed_memfd(data, size);
     if (!m) return fail(m.error());
     memfd = std::move(*m);
     all.push_back(memfd.get());
+    has = kHasData;
+  } else if (bulk_fd >= 0) {
+    all.push_back(bulk_fd);
+    has = kHasBulk;
   }
   all.insert(all.end(), fds.begin(), fds.end());
-  ChannelHeader h{kWireMagic, seq, static_cast<std::uint32_t>(all.size()), data ? 1u : 0u,
-                  data ? static_cast<std::uint64_t>(size) : 0};
+  ChannelHeader h{kWireMagic, seq, static_cast<std::uint32_t>(all.size()), has,
+                  has ? static_cast<std::uint64_t>(size) : 0};
   std::size_t off = 0;
   do {
     std::size_t n = std::min<std::size_t>(kFdsPerRecord, all.size() - off);
@@ -107,7 +114,10 @@ Result<Attachments> receive_attachments(int chan, std::uint32_t seq, bool map) n
     if (step == ChannelParser::Step::Done) break;
   }
   const ChannelHeader &first = parser.first();
-  if (first.has_memfd) {
+  if (first.has_memfd == kHasBulk) {  // checked by BulkReader::adopt
+    a.bulk = std::move(a.fds.front());
+    a.fds.erase(a.fds.begin());
+  } else if (first.has_memfd) {
     a.memfd = std::move(a.fds.front());
     a.fds.erase(a.fds.begin());
     a.data_size = first.data_size;

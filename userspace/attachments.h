@@ -7,7 +7,9 @@
 // and seals against writing, shrinking and growing before sending. The
 // receiver checks the seals, so the bytes it maps can neither change under
 // it (no time-of-check/time-of-use window for a hostile peer) nor vanish
-// (no SIGBUS): it can use them in place, without copying.
+// (no SIGBUS): it can use them in place, without copying. Data up to
+// kBulkMax uses the slot's reusable bulk areas instead (bulk.h); a new
+// area travels here once.
 #pragma once
 
 #include <sys/types.h>
@@ -28,6 +30,7 @@ struct Attachments {
   std::size_t map_len = 0;
   std::uint64_t data_size = 0;
   std::vector<unique_fd> fds;      ///< descriptors, in order
+  unique_fd bulk;                  ///< the sender's new bulk area (bulk.h), unchecked
 
   Attachments() = default;
   Attachments(Attachments &&o) noexcept;
@@ -35,9 +38,10 @@ struct Attachments {
   ~Attachments();
 };
 
-/// Sends `data` (may be null: no large data) and `fds` for call `seq`.
+/// Sends `data` (may be null: no large data) and `fds` for call `seq`,
+/// or with `bulk_fd` >= 0 (and no data) the sender's new bulk area.
 Result<void> send_attachments(int chan, std::uint32_t seq, const void *data, std::size_t size,
-                              std::span<const int> fds) noexcept;
+                              std::span<const int> fds, int bulk_fd = -1) noexcept;
 
 /// Receives the attachments of call `seq` without blocking; records of
 /// older calls (interrupted ones) are discarded. EMFILE when this process

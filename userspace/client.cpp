@@ -327,7 +327,10 @@ WaitOutcome wait_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq) noexce
   ClientSlot &cs = c->slots[i];
   auto done = [&](std::uint32_t v) { return (v & kSeqMask) == seq && (v & kRspDone); };
   if (!g_handoff_active.load(std::memory_order_relaxed) &&
-      cs.spin.spin(static_cast<int>(s->server_cpu), [&] { return done(s->rsp.load(std::memory_order_acquire)); }))
+      cs.spin.spin(
+          static_cast<int>(s->server_cpu), [&] { return done(s->rsp.load(std::memory_order_acquire)); },
+          // The server copies the arguments out, and likely as much back.
+          copy_time_ns(2 * s->arg_size)))
     return WaitOutcome::Replied;
   // Timed only when a caught signal would otherwise restart the wait
   // unseen (signal_restart.h): the timer costs a tenth of a round trip.
@@ -368,6 +371,9 @@ Result<void> take_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq, door_
   std::uint32_t ndesc = s->result_ndesc;
   std::uint32_t rflags = s->result_flags;
   std::uint64_t roff = s->result_offset;
+  // What the server holds of our argument area (it says so on every bulk
+  // call, refusals included); anything else makes the next call resend it.
+  if (s->call_flags & kCallArgsInBulk) cs.arg_bulk_confirmed = s->arg_bulk_held;
   if (err != 0) {
     if (rflags & kResultViaChannel) (void)receive_attachments(cs.chan.get(), seq, /*map=*/false);  // discard
     return fail_errno(result_errno(err));
@@ -380,13 +386,23 @@ Result<void> take_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq, door_
     if (!a) return fail(a.error() == std::errc::too_many_files_open ? std::errc::too_many_files_open
                                                                     : std::errc::bad_file_descriptor);
     att = std::move(*a);
-    shape = ReceivedShape{att.fds.size(), att.data != nullptr, att.data_size};
+    shape = ReceivedShape{att.fds.size(), att.data != nullptr, att.data_size, static_cast<bool>(att.bulk)};
   }
   const char *src;
   switch (check_result(ResultFields{size, ndesc, rflags, roff}, &shape)) {
     case ResultSource::Header: src = s->small_result; break;
     case ResultSource::Data: src = slot_data(s) + roff; break;
     case ResultSource::Memfd: src = static_cast<const char *>(att.data); break;
+    case ResultSource::Bulk: {
+      std::uint32_t gen = s->result_bulk_gen;
+      if (att.bulk) {  // the server's new result area: keep it for the slot's next replies
+        if (!cs.result_bulk.adopt(att.bulk.get(), gen)) return fail(std::errc::bad_file_descriptor);
+        s->result_bulk_held = gen;
+      }
+      src = cs.result_bulk.view(gen, size);
+      if (!src) return fail(std::errc::bad_file_descriptor);
+      break;
+    }
     default: return fail(std::errc::bad_file_descriptor);
   }
   if (!params) return {};  // door_call(d, NULL): nothing is returned
@@ -549,7 +565,19 @@ Result<PostedCall> call_post(int fd, door_arg_t *params) noexcept {
   if (auto r = ensure_channel(c, i); !r) return finish_error(r.error());
   std::uint32_t seq = next_seq(cs.seq.load(std::memory_order_relaxed));
   std::uint32_t flags = params ? 0 : kCallNoResults;
-  if (ndesc || size > kSlotData) {
+  // Data between a slot and kBulkMax: into the slot's bulk area, which is
+  // sent along only until the server confirms it holds this generation.
+  const bool bulk = size > kSlotData && size <= kBulkMax;
+  int new_bulk = -1;
+  if (bulk) {
+    if (auto r = cs.arg_bulk.reserve(size); !r) return finish_error(r.error());
+    std::memcpy(cs.arg_bulk.data(), params->data_ptr, size);
+    s->arg_bulk_gen = cs.arg_bulk.generation();
+    flags |= kCallArgsInBulk;
+    // Confirmed again only by this call's reply (take_reply).
+    if (std::exchange(cs.arg_bulk_confirmed, 0) != cs.arg_bulk.generation()) new_bulk = cs.arg_bulk.fd();
+  }
+  if (ndesc || size > kBulkMax || new_bulk >= 0) {
     // Doors this process created that count references travel as fresh
     // references (unref.cpp).
     std::vector<unique_fd> minted;
@@ -558,10 +586,13 @@ Result<PostedCall> call_post(int fd, door_arg_t *params) noexcept {
         minted.emplace_back(m);
         fd = m;
       }
-    auto r = send_attachments(cs.chan.get(), seq, size > kSlotData ? params->data_ptr : nullptr, size, pass_fds);
+    auto r = send_attachments(cs.chan.get(), seq, size > kBulkMax ? params->data_ptr : nullptr, size, pass_fds,
+                              new_bulk);
     if (!r) return finish_error(r.error());
     if (size && size <= kSlotData) std::memcpy(slot_data(s), params->data_ptr, size);
     flags |= kCallViaChannel;
+  } else if (bulk) {
+    // Already in the bulk area.
   } else if (size <= kSmallArgs) {
     if (size) std::memcpy(s->small_args, params->data_ptr, size);
   } else {

@@ -8,9 +8,11 @@
 // also after the descriptor was passed on). The server answers with a sealed
 // memfd holding kSlots call slots. A call takes a free slot, writes the
 // arguments into it, and rendezvouses with the slot's server thread through
-// two futex words. Descriptors and arguments larger than a slot travel on a
-// per-slot socketpair (the "slot channel"), created the first time a slot
-// needs one. More concurrent callers than slots open another connection.
+// two futex words. Arguments and results larger than a slot go through the
+// slot's reusable bulk areas (bulk.h). Descriptors, data beyond kBulkMax and
+// new bulk areas travel on a per-slot socketpair (the "slot channel"),
+// created the first time a slot needs one. More concurrent callers than
+// slots open another connection.
 //
 // Finding the door of a descriptor costs no syscall on the call path: a
 // table maps descriptor numbers to doors, kept exact by libdoor's close(),
@@ -23,6 +25,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "bulk.h"
 #include "door_identity.h"
 #include "params.h"
 #include "result.h"
@@ -44,6 +47,10 @@ struct ClientSlot {
   std::atomic<std::uint32_t> seq{0};
   unique_fd chan;               ///< slot channel, created on first need
   AdaptiveSpin spin;            ///< reply spin (owner only)
+  // Bulk areas (bulk.h), used by the slot's owner only.
+  BulkWriter arg_bulk;          ///< this slot's argument area
+  std::uint32_t arg_bulk_confirmed = 0;  ///< generation the server said it holds (0: unsure)
+  BulkReader result_bulk;       ///< the server's result area
 };
 inline constexpr std::uint32_t kSlotFree = 0, kSlotBusy = 1, kSlotAbandoned = 2;
 

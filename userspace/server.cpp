@@ -360,9 +360,12 @@ std::uint32_t wait_for_call(ServerThread *t) noexcept {
       spun = true;
       // A hot server answers cross-CPU calls without any syscall.
       if (!g_handoff_active.load(std::memory_order_relaxed) &&
-          ss.spin.spin(static_cast<int>(s->client_cpu), [&] {
-            return (s->req.load(std::memory_order_acquire) & kSeqMask) != ss.last_seen;
-          }))
+          ss.spin.spin(
+              static_cast<int>(s->client_cpu),
+              [&] { return (s->req.load(std::memory_order_acquire) & kSeqMask) != ss.last_seen; },
+              // The caller copies our results out and, likely, arguments
+              // of the last call's size in.
+              copy_time_ns(s->result_size + s->arg_size)))
         continue;
     }
     if (!(v & kReqWaiting)) {
@@ -465,6 +468,7 @@ Prepared prepare_call(ServerThread *t, std::uint32_t seq) noexcept {
   std::uint32_t flags = s->call_flags;
   std::uint64_t size = s->arg_size;
   std::uint32_t ndesc = s->arg_ndesc;
+  const std::uint32_t bulk_gen = (flags & kCallArgsInBulk) ? s->arg_bulk_gen : 0;
   std::atomic_thread_fence(std::memory_order_acquire);
   t->in_call = true;
   t->replied = false;
@@ -502,19 +506,22 @@ Prepared prepare_call(ServerThread *t, std::uint32_t seq) noexcept {
   // Small arguments ride in the header line (see kSmallArgs) unless they
   // came with descriptors on the channel.
   const char *inline_src = args_in_header(cf) ? s->small_args : slot_data(s);
+  ServerSlot &ss = conn->slots[t->slot];
+  if (size > kSlotData) {
+    // Large arguments are copied or mapped below: admit their bytes
+    // against the client's and the door's budgets first (params.h).
+    if (int e = reserve_inflight(*conn, size)) return reject(e);
+    t->inflight = size;
+  }
   if (flags & kCallViaChannel) {
-    int chan = conn->slots[t->slot].chan.load();
+    int chan = ss.chan.load();
     if (chan < 0) return reject(EINVAL);
-    if (size > kSlotData) {
-      // Large arguments are mapped (and populated) below: admit their bytes
-      // against the client's and the door's budgets first (params.h).
-      if (int e = reserve_inflight(*conn, size)) return reject(e);
-      t->inflight = size;
-    }
     auto a = receive_attachments(chan, seq);
     if (!a) return reject(a.error() == std::errc::too_many_files_open ? EMFILE : EINVAL);
-    if (int e = check_call_attachments(cf, ReceivedShape{a->fds.size(), a->data != nullptr, a->data_size}))
+    if (int e = check_call_attachments(
+            cf, ReceivedShape{a->fds.size(), a->data != nullptr, a->data_size, static_cast<bool>(a->bulk)}))
       return reject(e);
+    if (a->bulk && !ss.arg_bulk.adopt(a->bulk.get(), bulk_gen)) return reject(EINVAL);
     if (a->data) {
       // Sealed and read-only: used in place, no copy (see attachments.h).
       t->arg_map = std::exchange(a->data, nullptr);
@@ -534,9 +541,14 @@ Prepared prepare_call(ServerThread *t, std::uint32_t seq) noexcept {
       t->descs[k] = dd;
     }
   }
+  if (flags & kCallArgsInBulk) {
+    inline_src = ss.arg_bulk.view(bulk_gen, size);
+    if (!inline_src) return reject(EINVAL);  // an area we were never sent
+    s->arg_bulk_held = bulk_gen;
+  }
   if (!p.argp && size) {
     // The procedure gets a private copy: the client could rewrite the slot
-    // while the procedure runs.
+    // (or its bulk area) while the procedure runs.
     if (t->argbuf.size() < size) t->argbuf.resize(size);
     std::memcpy(t->argbuf.data(), inline_src, size);
     p.argp = t->argbuf.data();
@@ -597,9 +609,22 @@ int post_reply(ServerThread *t, char *data, std::size_t size, door_desc_t *descs
     return 0;
   }
   SlotHeader *s = conn->slot(t->call_slot);
+  ServerSlot &ss = conn->slots[t->call_slot];
   std::uint32_t rflags = 0;
-  if (ndesc || size > kSlotData) {
-    int chan = conn->slots[t->call_slot].chan.load();
+  // Results between a slot and kBulkMax: into the slot's result area, sent
+  // along whenever the caller does not say it holds this generation. If no
+  // area can be made, the one-shot memfd below carries them.
+  int new_bulk = -1;
+  if (size > kSlotData && size <= kBulkMax && ss.result_bulk.reserve(size)) {
+    std::memcpy(ss.result_bulk.data(), data, size);
+    std::uint32_t gen = ss.result_bulk.generation();
+    s->result_bulk_gen = gen;
+    rflags = kResultInBulk;
+    if (s->result_bulk_held != gen) new_bulk = ss.result_bulk.fd();
+  }
+  const bool one_shot = size > kSlotData && !(rflags & kResultInBulk);
+  if (ndesc || one_shot || new_bulk >= 0) {
+    int chan = ss.chan.load();
     if (chan < 0) return EINVAL;  // the caller never set up a channel
     // Doors of ours that count references travel as fresh references.
     std::vector<unique_fd> minted;
@@ -608,7 +633,7 @@ int post_reply(ServerThread *t, char *data, std::size_t size, door_desc_t *descs
         minted.emplace_back(m);
         fd = m;
       }
-    auto r = send_attachments(chan, t->seq, size > kSlotData ? data : nullptr, size, fds);
+    auto r = send_attachments(chan, t->seq, one_shot ? data : nullptr, size, fds, new_bulk);
     if (!r && (r.error() == std::errc::broken_pipe || r.error() == std::errc::connection_reset)) {
       // The caller died before the reactor marked its connection dead:
       // discard the reply as for a dead caller (DOOR_RELEASE descriptors
@@ -619,7 +644,7 @@ int post_reply(ServerThread *t, char *data, std::size_t size, door_desc_t *descs
       return 0;
     }
     if (!r) return r.error() == std::errc::too_many_files_open ? EMFILE : EINVAL;
-    rflags = kResultViaChannel;
+    rflags |= kResultViaChannel;
   }
   std::uint32_t off;
   if (size <= kSmallResult && !rflags) {

@@ -32,6 +32,7 @@
 #include <mutex>
 #include <vector>
 
+#include "bulk.h"
 #include "door_identity.h"
 #include "params.h"
 #include "result.h"
@@ -107,6 +108,9 @@ struct ServerSlot {
   std::uint32_t last_seen = 0;   ///< last call number handled (owner only)
   std::atomic<int> chan{-1};     ///< slot channel socket, set once by the reactor
   AdaptiveSpin spin;             ///< wait-for-next-call spin (owner only)
+  // Bulk areas (bulk.h), used by the thread handling the slot's call.
+  BulkReader arg_bulk;           ///< the client's argument area
+  BulkWriter result_bulk;        ///< this slot's result area
 };
 
 /// One client process's connection to one door.

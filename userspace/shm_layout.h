@@ -32,13 +32,17 @@
 namespace door::detail {
 
 inline constexpr std::uint32_t kRegionMagic = 0x52444f4cu;  // "LODR"
-inline constexpr std::uint32_t kRegionVersion = 1;
+inline constexpr std::uint32_t kRegionVersion = 2;  // 2: bulk areas
 inline constexpr std::uint32_t kSlots = 64;
 inline constexpr std::uint32_t kSlotData = 128 * 1024;
 inline constexpr std::size_t kRegionHeaderSize = 4096;
 inline constexpr std::size_t kSlotHeaderSize = 256;
 inline constexpr std::size_t kSlotStride = kSlotHeaderSize + kSlotData;
 inline constexpr std::size_t kRegionSize = kRegionHeaderSize + kSlots * kSlotStride;
+/// Data of kSlotData < size <= kBulkMax bytes goes through the slot's
+/// reusable bulk areas (bulk.h); larger data in a one-shot sealed memfd
+/// (attachments.h). Bounds what each slot keeps mapped on both sides.
+inline constexpr std::size_t kBulkMax = 4u << 20;
 
 inline constexpr std::uint32_t kSeqMask = (1u << 27) - 1;
 inline constexpr std::uint32_t kDead = 1u << 29;
@@ -58,8 +62,10 @@ inline constexpr std::uint32_t next_seq(std::uint32_t s) noexcept {
 // Call flags (SlotHeader::call_flags, client-written).
 inline constexpr std::uint32_t kCallNoResults = 1u << 0;  ///< door_call(d, NULL)
 inline constexpr std::uint32_t kCallViaChannel = 1u << 1; ///< fds/large data on the slot channel
+inline constexpr std::uint32_t kCallArgsInBulk = 1u << 2; ///< arguments in bulk area arg_bulk_gen
 // Result flags (SlotHeader::result_flags, server-written).
 inline constexpr std::uint32_t kResultViaChannel = 1u << 0;
+inline constexpr std::uint32_t kResultInBulk = 1u << 1;  ///< results in bulk area result_bulk_gen
 
 /// Region header: written by the server at creation; `revoked` and the
 /// parameter copies are updated by the server later. Informational for the
@@ -105,8 +111,14 @@ struct SlotHeader {
   std::uint32_t server_cpu;
   std::uint32_t result_offset; ///< where inline results start (kResultInHeader: small_result)
   char small_result[24];       ///< results of <= kSmallResult bytes ride here
-  // Cache line 2: claim word, touched by the client only on interruption.
+  // Cache line 2: claim word, touched by the client only on interruption;
+  // then the server's bulk-area words (bulk.h), written for large calls only.
   alignas(64) std::atomic<std::uint32_t> claim;
+  std::uint32_t arg_bulk_held;     ///< generation of the client's arg area the server has mapped
+  std::uint32_t result_bulk_gen;   ///< generation of the server's area holding the results
+  // Cache line 3: the client's bulk-area words, written for large calls only.
+  alignas(64) std::uint32_t arg_bulk_gen;  ///< generation of the client's area holding the arguments
+  std::uint32_t result_bulk_held;  ///< generation of the server's result area the client has mapped
 };
 
 static_assert(sizeof(RegionHeader) <= kRegionHeaderSize);
@@ -114,6 +126,7 @@ static_assert(sizeof(SlotHeader) <= kSlotHeaderSize);
 static_assert(offsetof(SlotHeader, req) == 0);
 static_assert(offsetof(SlotHeader, rsp) == 64);
 static_assert(offsetof(SlotHeader, claim) == 128);
+static_assert(offsetof(SlotHeader, arg_bulk_gen) == 192);
 static_assert(offsetof(SlotHeader, small_args) + sizeof(SlotHeader::small_args) == 64);
 static_assert(offsetof(SlotHeader, small_result) + sizeof(SlotHeader::small_result) == 128);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);

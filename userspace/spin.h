@@ -13,7 +13,10 @@
 //    it, down to kFloorNs; every 16th wait re-probes with the full cap so a
 //    peer that became fast again is noticed. The first ~1 us spins without
 //    reading the clock (hits there keep the budget).
-// DOOR_SPIN_NS sets the cap (default 50 us; 0 disables spinning).
+// DOOR_SPIN_NS sets the cap (default 50 us; 0 disables spinning). A wait
+// that includes copying large data raises the cap by the copy's expected
+// time (copy_time_ns): a 1 MiB call keeps both sides spinning through the
+// peer's copies instead of paying a cross-CPU wake-up per direction.
 #pragma once
 
 #include <sched.h>
@@ -46,6 +49,11 @@ inline long online_cpus() noexcept {
   return n;
 }
 
+/// Expected time for the peer to copy `bytes` (at 8 bytes per ns, slower
+/// than memcpy here even across CPUs): added to the spin cap of a wait
+/// that covers such copies.
+inline std::uint64_t copy_time_ns(std::uint64_t bytes) noexcept { return bytes / 8; }
+
 /// Per-waiter adaptive budget (owned by one thread at a time).
 struct AdaptiveSpin {
   static constexpr std::uint32_t kFloorNs = 1000;
@@ -54,10 +62,12 @@ struct AdaptiveSpin {
   std::uint32_t waits = 0;
 
   /// Spins until `ready()` or the budget runs out; true on success.
+  /// `copy_ns`: the peer's expected copying time in this wait (copy_time_ns).
   template <class Ready>
-  bool spin(int peer_cpu, Ready ready) noexcept {
+  bool spin(int peer_cpu, Ready ready, std::uint64_t copy_ns = 0) noexcept {
     std::uint32_t cap = spin_cap_ns();
     if (cap == 0 || online_cpus() < 2 || peer_cpu == sched_getcpu()) return false;
+    cap = static_cast<std::uint32_t>(std::min<std::uint64_t>(cap + copy_ns, UINT32_MAX / 2));
     if (budget_ns == 0) budget_ns = cap;
     std::uint32_t budget = (++waits % 16 == 0) ? cap : std::min(budget_ns, cap);
     // First phase without the clock: a hot peer answers within a few

@@ -9,6 +9,8 @@
 // before it was factored out, so the hot path compiles to the same code.
 #pragma once
 
+#include <fcntl.h>
+
 #include <cerrno>
 #include <climits>
 #include <cstddef>
@@ -45,8 +47,11 @@ inline int check_call(const CallFields &c, const CallPolicy &p) noexcept {
   if (c.ndesc > kMaxDescPerCall) return E2BIG;
   if (c.ndesc && p.refuse_desc) return ENOTSUP;
   if (c.ndesc > p.desc_max) return ENFILE;
+  // Bulk areas carry exactly the sizes between a slot and kBulkMax.
+  const bool bulk = (c.flags & kCallArgsInBulk) != 0;
+  if (bulk && (c.size <= kSlotData || c.size > kBulkMax)) return EINVAL;
   // Without a channel there is no descriptor and no large-data memfd.
-  if (!(c.flags & kCallViaChannel) && (c.ndesc != 0 || c.size > kSlotData)) return EINVAL;
+  if (!(c.flags & kCallViaChannel) && (c.ndesc != 0 || (c.size > kSlotData && !bulk))) return EINVAL;
   return 0;
 }
 
@@ -60,11 +65,14 @@ struct ReceivedShape {
   std::size_t nfds = 0;        ///< descriptors, memfd excluded
   bool has_data = false;       ///< a sealed memfd with the arguments
   std::uint64_t data_size = 0; ///< its size as the channel header says
+  bool has_bulk = false;       ///< the sender's new bulk area (bulk.h)
 };
 
 /// Checks the attachments against the slot header. 0 or EINVAL.
 inline int check_call_attachments(const CallFields &c, const ReceivedShape &r) noexcept {
   if (r.nfds != c.ndesc) return EINVAL;
+  if (c.flags & kCallArgsInBulk) return r.has_data ? EINVAL : 0;
+  if (r.has_bulk) return EINVAL;
   if (r.has_data) {
     if (c.size <= kSlotData || r.data_size != c.size) return EINVAL;
   } else if (c.size > kSlotData) {
@@ -90,13 +98,23 @@ inline bool within_slot(std::uint64_t offset, std::uint64_t size) noexcept {
 }
 
 /// Where inline results lie in the slot.
-enum class ResultSource { Header, Data, Memfd, Bad };
+enum class ResultSource { Header, Data, Memfd, Bulk, Bad };
 
 /// Checks a reply; `attachments` describes what the channel delivered when
 /// flags say kResultViaChannel (ignored otherwise). For Data, the results
 /// are [offset, offset + size) of the slot's data area.
 inline ResultSource check_result(const ResultFields &r, const ReceivedShape *attachments) noexcept {
+  if (r.flags & kResultInBulk) {  // the caller then checks the area's generation and size
+    if (r.size <= kSlotData || r.size > kBulkMax) return ResultSource::Bad;
+    if (r.flags & kResultViaChannel) {
+      if (!attachments || attachments->has_data || attachments->nfds != r.ndesc) return ResultSource::Bad;
+    } else if (r.ndesc != 0) {
+      return ResultSource::Bad;
+    }
+    return ResultSource::Bulk;
+  }
   if (r.flags & kResultViaChannel) {
+    if (attachments && attachments->has_bulk) return ResultSource::Bad;
     if (!attachments) return ResultSource::Bad;
     ResultSource src;
     if (attachments->has_data) {
@@ -187,7 +205,7 @@ class ChannelParser {
       if (++stale_ > kMaxStale) return Step::Bad;
       if (len != sizeof h || h.magic != kWireMagic) return Step::Bad;
       if (h.seq != seq_) return Step::Stale;  // an interrupted call's leftovers
-      if (h.total_fds > kMaxDescPerCall + 1 || h.has_memfd > 1 || (h.has_memfd && h.total_fds == 0))
+      if (h.total_fds > kMaxDescPerCall + 1 || h.has_memfd > kHasBulk || (h.has_memfd && h.total_fds == 0))
         return Step::Bad;
       if (truncated) return Step::Truncated;
       first_ = h;
@@ -225,6 +243,16 @@ inline bool memfd_ok(int seals, int required_seals, std::uint64_t st_size, std::
   if (seals < 0 || (seals & required_seals) != required_seals) return false;
   if (data_size > UINT64_MAX - page) return false;
   return st_size == (data_size + page - 1) / page * page;
+}
+
+/// A peer's bulk area (bulk.h) is usable when it cannot shrink or grow
+/// (no SIGBUS for its reader, no mapping beyond what was checked) and its
+/// size is a page multiple in (0, kBulkMax]. Writes stay allowed: readers
+/// copy what they must not see change.
+inline bool bulk_area_ok(int seals, std::uint64_t st_size, std::uint64_t page) noexcept {
+  constexpr int kRequired = F_SEAL_SHRINK | F_SEAL_GROW;
+  if (seals < 0 || (seals & kRequired) != kRequired) return false;
+  return st_size > 0 && st_size <= kBulkMax && page != 0 && st_size % page == 0;
 }
 
 }  // namespace door::detail

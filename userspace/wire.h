@@ -55,9 +55,13 @@ struct ChannelHeader {
   std::uint32_t magic;
   std::uint32_t seq;        ///< call number the attachments belong to
   std::uint32_t total_fds;  ///< descriptors across all records (memfd included)
-  std::uint32_t has_memfd;  ///< first descriptor is a sealed memfd with the data
+  std::uint32_t has_memfd;  ///< kHasData or kHasBulk: what the first descriptor is
   std::uint64_t data_size;
 };
+/// ChannelHeader::has_memfd: the first descriptor is a one-shot sealed
+/// memfd with the data (attachments.h), or the sender's new bulk area for
+/// the slot (bulk.h; the data is in it).
+inline constexpr std::uint32_t kHasData = 1, kHasBulk = 2;
 
 inline constexpr unsigned kFdsPerRecord = 250;  // SCM_MAX_FD is 253
 inline constexpr unsigned kMaxDescPerCall = 1024;  // illumos door_max_desc
