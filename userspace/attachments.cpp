@@ -99,7 +99,7 @@ Result<void> send_attachments(int chan, std::uint32_t seq, const void *data, std
   return {};
 }
 
-Result<Attachments> receive_attachments(int chan, std::uint32_t seq, bool map) noexcept {
+Result<Attachments> receive_attachments(int chan, std::uint32_t seq, MapData map) noexcept {
   Attachments a;
   ChannelParser parser(seq);
   for (;;) {
@@ -128,8 +128,9 @@ Result<Attachments> receive_attachments(int chan, std::uint32_t seq, bool map) n
                   static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE))))
       return fail(std::errc::bad_file_descriptor);
     a.map_len = page_round(first.data_size);
-    if (a.map_len && map) {
-      void *m = mmap(nullptr, a.map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, a.memfd.get(), 0);
+    if (a.map_len && map != MapData::No) {
+      int flags = MAP_SHARED | (map == MapData::Populate ? MAP_POPULATE : 0);
+      void *m = mmap(nullptr, a.map_len, PROT_READ, flags, a.memfd.get(), 0);
       if (m == MAP_FAILED) return fail(std::errc::not_enough_memory);
       a.data = m;
     }

@@ -43,11 +43,17 @@ struct Attachments {
 Result<void> send_attachments(int chan, std::uint32_t seq, const void *data, std::size_t size,
                               std::span<const int> fds, int bulk_fd = -1) noexcept;
 
+/// How receive_attachments maps a data memfd.
+enum class MapData {
+  No,        ///< checked, not mapped: a refused call's data is drained untouched
+  Lazy,      ///< pages fault in as read: a caller maps what a server sent, so
+             ///< a sealed sparse memfd claiming gigabytes costs it nothing
+  Populate,  ///< faulted in at once: a server maps arguments it has admitted
+};
+
 /// Receives the attachments of call `seq` without blocking; records of
 /// older calls (interrupted ones) are discarded. EMFILE when this process
-/// could not take all descriptors; EBADF on anything malformed. With
-/// `map` false the data memfd is checked but not mapped: a refused call's
-/// attachments are drained without touching (or populating) its pages.
-Result<Attachments> receive_attachments(int chan, std::uint32_t seq, bool map = true) noexcept;
+/// could not take all descriptors; EBADF on anything malformed.
+Result<Attachments> receive_attachments(int chan, std::uint32_t seq, MapData map) noexcept;
 
 }  // namespace door::detail

@@ -154,7 +154,11 @@ Result<ClientConn *> connect_door(int fd, ClientDoor *d) noexcept {
   }
   int memfd = rec->fds[0].get();
   struct stat st;
-  if (fstat(memfd, &st) != 0 || static_cast<std::size_t>(st.st_size) != kRegionSize)
+  // Sealed against shrinking: a server could otherwise truncate the region
+  // under us and make the next access to a slot fault (SIGBUS).
+  int seals = fcntl(memfd, F_GET_SEALS);
+  if (fstat(memfd, &st) != 0 || static_cast<std::size_t>(st.st_size) != kRegionSize || seals < 0 ||
+      !(seals & F_SEAL_SHRINK))
     return fail(std::errc::bad_file_descriptor);
   void *region = mmap(nullptr, kRegionSize, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
   if (region == MAP_FAILED) return fail(std::errc::not_enough_memory);
@@ -375,14 +379,14 @@ Result<void> take_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq, door_
   // call, refusals included); anything else makes the next call resend it.
   if (s->call_flags & kCallArgsInBulk) cs.arg_bulk_confirmed = s->arg_bulk_held;
   if (err != 0) {
-    if (rflags & kResultViaChannel) (void)receive_attachments(cs.chan.get(), seq, /*map=*/false);  // discard
+    if (rflags & kResultViaChannel) (void)receive_attachments(cs.chan.get(), seq, MapData::No);  // discard
     return fail_errno(result_errno(err));
   }
   Attachments att;
   ReceivedShape shape;
   if (rflags & kResultViaChannel) {
     if (!cs.chan) return fail(std::errc::bad_file_descriptor);
-    auto a = receive_attachments(cs.chan.get(), seq);
+    auto a = receive_attachments(cs.chan.get(), seq, MapData::Lazy);
     if (!a) return fail(a.error() == std::errc::too_many_files_open ? std::errc::too_many_files_open
                                                                     : std::errc::bad_file_descriptor);
     att = std::move(*a);

@@ -486,7 +486,7 @@ Prepared prepare_call(ServerThread *t, std::uint32_t seq) noexcept {
   auto reject = [&](int err) {
     if (flags & kCallViaChannel) {
       int chan = conn->slots[t->slot].chan.load();
-      if (chan >= 0) (void)receive_attachments(chan, seq, /*map=*/false);  // drop them
+      if (chan >= 0) (void)receive_attachments(chan, seq, MapData::No);  // drop them
     }
     publish_error(s, seq, err);
     end_call(t);
@@ -516,7 +516,7 @@ Prepared prepare_call(ServerThread *t, std::uint32_t seq) noexcept {
   if (flags & kCallViaChannel) {
     int chan = ss.chan.load();
     if (chan < 0) return reject(EINVAL);
-    auto a = receive_attachments(chan, seq);
+    auto a = receive_attachments(chan, seq, MapData::Populate);
     if (!a) return reject(a.error() == std::errc::too_many_files_open ? EMFILE : EINVAL);
     if (int e = check_call_attachments(
             cf, ReceivedShape{a->fds.size(), a->data != nullptr, a->data_size, static_cast<bool>(a->bulk)}))
