@@ -26,6 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
                                 DOOR_PARAM_CLIENT_CALLS_MAX_NP,
                                 DOOR_PARAM_INFLIGHT_MAX_NP,
                                 DOOR_PARAM_CLIENT_INFLIGHT_MAX_NP,
+                                DOOR_PARAM_CLIENT_CONNS_MAX_NP,
                                 4,
                                 -1};
   while (in.remaining_bytes() > 0) {
@@ -46,6 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     FUZZ_REQUIRE(!refuse || p.desc_max == 0, "DOOR_REFUSE_DESC keeps DESC_MAX at 0");
     FUZZ_REQUIRE(p.calls_max >= 1 && p.calls_max <= INT_MAX, "calls_max in range");
     FUZZ_REQUIRE(p.client_calls_max >= 1 && p.client_calls_max <= INT_MAX, "client_calls_max in range");
+    FUZZ_REQUIRE(p.client_conns_max >= 1 && p.client_conns_max <= INT_MAX, "client_conns_max in range");
 
     std::uint64_t bytes = in.ConsumeIntegral<std::uint64_t>();
     std::uint64_t cused = in.ConsumeIntegralInRange<std::uint64_t>(0, p.client_inflight_max);

@@ -82,6 +82,7 @@ typedef unsigned int door_attr_t;
 #define DOOR_PARAM_CLIENT_CALLS_MAX_NP 0x1002 /**< concurrent calls per client process (EAGAIN) */
 #define DOOR_PARAM_INFLIGHT_MAX_NP 0x1003     /**< bytes of large arguments in flight, whole door */
 #define DOOR_PARAM_CLIENT_INFLIGHT_MAX_NP 0x1004 /**< same, per client process */
+#define DOOR_PARAM_CLIENT_CONNS_MAX_NP 0x1005 /**< connections (64 call slots each) per client process */
 
 /* ---- Structures ---- */
 

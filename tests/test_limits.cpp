@@ -38,6 +38,7 @@ int count_dir(const char *path) {
 /// count; anything else (any size): replies with its size.
 void limits_proc(void *, char *argp, size_t n, door_desc_t *, uint_t) {
   if (n == 4 && std::memcmp(argp, "hold", 4) == 0) usleep(400 * 1000);
+  if (n == 9 && std::memcmp(argp, "hold-long", 9) == 0) usleep(2000 * 1000);
   if (n == 7 && std::memcmp(argp, "threads", 7) == 0) {
     std::string r = std::to_string(count_dir("/proc/self/task"));
     door_return(r.data(), r.size(), nullptr, 0);
@@ -94,7 +95,8 @@ TEST(Limits, DefaultsAreDocumentedAndVisibleToClients) {
   const std::pair<int, size_t> documented[] = {{DOOR_PARAM_CALLS_MAX_NP, 1024},
                                                {DOOR_PARAM_CLIENT_CALLS_MAX_NP, 256},
                                                {DOOR_PARAM_INFLIGHT_MAX_NP, size_t{1} << 30},
-                                               {DOOR_PARAM_CLIENT_INFLIGHT_MAX_NP, size_t{256} << 20}};
+                                               {DOOR_PARAM_CLIENT_INFLIGHT_MAX_NP, size_t{256} << 20},
+                                               {DOOR_PARAM_CLIENT_CONNS_MAX_NP, 256}};
   size_t v = 0;
   for (auto [param, want] : documented) {
     ASSERT_EQ(door_getparam(d, param, &v), 0) << "param 0x" << std::hex << param;
@@ -116,9 +118,9 @@ TEST(Limits, DefaultsAreDocumentedAndVisibleToClients) {
 TEST(Limits, SetparamRanges) {
   int d = door_create(limits_proc, nullptr, 0);
   ASSERT_GE(d, 0);
-  for (int p : {DOOR_PARAM_CALLS_MAX_NP, DOOR_PARAM_CLIENT_CALLS_MAX_NP}) {
+  for (int p : {DOOR_PARAM_CALLS_MAX_NP, DOOR_PARAM_CLIENT_CALLS_MAX_NP, DOOR_PARAM_CLIENT_CONNS_MAX_NP}) {
     errno = 0;
-    EXPECT_EQ(door_setparam(d, p, 0), -1) << "at least one call must be possible";
+    EXPECT_EQ(door_setparam(d, p, 0), -1) << "at least one call (connection) must be possible";
     EXPECT_EQ(errno, ERANGE);
     errno = 0;
     EXPECT_EQ(door_setparam(d, p, size_t{INT_MAX} + 1), -1);
@@ -154,6 +156,22 @@ TEST(Limits, ClientCallsBeyondTheLimitGetEAGAIN) {
     th.join();
     EXPECT_EQ(r, "seq" + std::to_string(i));
   }
+}
+
+TEST(Limits, ClientConnectionsBeyondTheLimitGetEAGAIN) {
+  // One connection carries 64 concurrent calls; with one allowed, a client
+  // making more at once gets EAGAIN for the rest, and may call again later.
+  ServerProcess srv = limited_server(DOOR_PARAM_CLIENT_CONNS_MAX_NP, 1);
+  size_t v = 0;
+  ASSERT_EQ(door_getparam(srv.door(), DOOR_PARAM_CLIENT_CONNS_MAX_NP, &v), 0);
+  EXPECT_EQ(v, 1u);
+  // Held 2 s: all 70 threads are inside their calls at once, also when
+  // starting them is slow (sanitizers).
+  Tally t = concurrent_calls(srv.door(), 70, "hold-long");
+  EXPECT_EQ(t.ok, 64);
+  EXPECT_EQ(t.eagain, 6) << "calls that needed a second connection";
+  EXPECT_EQ(t.other, 0);
+  EXPECT_EQ(call_str(srv.door(), "after"), "after");
 }
 
 TEST(Limits, DoorCallsLimitCountsEveryClient) {

@@ -725,7 +725,7 @@ Result<DoorParams> client_params(int fd) noexcept {
   RegionHeader *h = slot->conn->header();
   DoorParams p{h->data_min.load(),         h->data_max.load(),     h->desc_max.load(),
                h->calls_max.load(),        h->client_calls_max.load(), h->inflight_max.load(),
-               h->client_inflight_max.load()};
+               h->client_inflight_max.load(), h->client_conns_max.load()};
   release_slot(*slot);
   return p;
 }

@@ -13,6 +13,10 @@
 //    invocations, in all and per client. A call that can never fit (larger
 //    than the limit by itself) fails with E2BIG; one that does not fit now
 //    fails with EAGAIN.
+//  * client_conns_max: connections one client process may open to the
+//    door (each maps a region of kSlots call slots in both processes). A
+//    connection beyond it is refused: the call that needed it fails with
+//    EAGAIN.
 #pragma once
 
 #include <door.h>
@@ -28,6 +32,7 @@ inline constexpr std::uint64_t kDefaultCallsMax = 1024;
 inline constexpr std::uint64_t kDefaultClientCallsMax = 256;
 inline constexpr std::uint64_t kDefaultInflightMax = 1ull << 30;        // 1 GiB
 inline constexpr std::uint64_t kDefaultClientInflightMax = 256ull << 20; // 256 MiB
+inline constexpr std::uint64_t kDefaultClientConnsMax = 256;  // 16384 concurrent calls
 
 /// A snapshot of every settable parameter of one door.
 struct DoorParams {
@@ -38,6 +43,7 @@ struct DoorParams {
   std::uint64_t client_calls_max = kDefaultClientCallsMax;
   std::uint64_t inflight_max = kDefaultInflightMax;
   std::uint64_t client_inflight_max = kDefaultClientInflightMax;
+  std::uint64_t client_conns_max = kDefaultClientConnsMax;
 };
 
 /// door_setparam's checks, in the illumos kernel's order for its own
@@ -70,6 +76,11 @@ inline int apply_setparam(DoorParams &p, bool refuse_desc, int param, std::size_
     case DOOR_PARAM_CLIENT_INFLIGHT_MAX_NP:
       p.client_inflight_max = val;
       return 0;
+    case DOOR_PARAM_CLIENT_CONNS_MAX_NP:
+      // At least one connection must be possible.
+      if (val < 1 || val > INT_MAX) return ERANGE;
+      p.client_conns_max = val;
+      return 0;
     default:
       return EINVAL;
   }
@@ -85,6 +96,7 @@ inline bool read_param(const DoorParams &p, int param, std::uint64_t *out) noexc
     case DOOR_PARAM_CLIENT_CALLS_MAX_NP: *out = p.client_calls_max; return true;
     case DOOR_PARAM_INFLIGHT_MAX_NP: *out = p.inflight_max; return true;
     case DOOR_PARAM_CLIENT_INFLIGHT_MAX_NP: *out = p.client_inflight_max; return true;
+    case DOOR_PARAM_CLIENT_CONNS_MAX_NP: *out = p.client_conns_max; return true;
     default: return false;
   }
 }

@@ -42,9 +42,6 @@ namespace door::detail {
 
 namespace {
 
-/// Connections one client process may hold to one door.
-constexpr std::size_t kMaxConnsPerClient = 256;
-
 void default_server_create(door_info_t *dip) noexcept;
 
 struct Globals {
@@ -747,6 +744,7 @@ void write_params(RegionHeader *h, const ServerDoor &door) noexcept {
   h->client_calls_max.store(p.client_calls_max);
   h->inflight_max.store(p.inflight_max);
   h->client_inflight_max.store(p.client_inflight_max);
+  h->client_conns_max.store(p.client_conns_max);
 }
 
 Result<void *> make_region(const ServerDoor &door, unique_fd &memfd) noexcept {
@@ -801,7 +799,7 @@ void new_connection(const std::shared_ptr<ServerDoor> &door, unique_fd sock) noe
         same++;
         account = c->account;
       }
-    if (same >= kMaxConnsPerClient) return reply_hello(sock.get(), EAGAIN, -1);
+    if (same >= door->client_conns_max.load(std::memory_order_relaxed)) return reply_hello(sock.get(), EAGAIN, -1);
   }
   if (!account) account = std::make_shared<ClientAccount>();
   auto conn = std::make_shared<ServerConn>();
@@ -948,8 +946,9 @@ void ServerDoor::publish_params() {
 }
 
 DoorParams ServerDoor::params() const noexcept {
-  return DoorParams{data_min.load(),  data_max.load(),         desc_max.load(),           calls_max.load(),
-                    client_calls_max.load(), inflight_max.load(), client_inflight_max.load()};
+  return DoorParams{data_min.load(),         data_max.load(),     desc_max.load(),
+                    calls_max.load(),        client_calls_max.load(), inflight_max.load(),
+                    client_inflight_max.load(), client_conns_max.load()};
 }
 
 void ServerDoor::set_params(const DoorParams &p) noexcept {
@@ -960,6 +959,7 @@ void ServerDoor::set_params(const DoorParams &p) noexcept {
   client_calls_max.store(p.client_calls_max);
   inflight_max.store(p.inflight_max);
   client_inflight_max.store(p.client_inflight_max);
+  client_conns_max.store(p.client_conns_max);
 }
 
 ServerThread *current_server_thread() noexcept { return t_server; }

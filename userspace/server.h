@@ -66,6 +66,7 @@ struct ServerDoor {
   std::atomic<std::uint64_t> client_calls_max{kDefaultClientCallsMax};
   std::atomic<std::uint64_t> inflight_max{kDefaultInflightMax};
   std::atomic<std::uint64_t> client_inflight_max{kDefaultClientInflightMax};
+  std::atomic<std::uint64_t> client_conns_max{kDefaultClientConnsMax};
   std::atomic<std::uint64_t> calls{0};     ///< server threads engaged (bound or queued)
   std::atomic<std::uint64_t> inflight{0};  ///< bytes of large arguments mapped
 

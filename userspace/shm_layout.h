@@ -89,6 +89,7 @@ struct RegionHeader {
   std::atomic<std::uint64_t> client_calls_max;
   std::atomic<std::uint64_t> inflight_max;
   std::atomic<std::uint64_t> client_inflight_max;
+  std::atomic<std::uint64_t> client_conns_max;
 };
 
 /// One call slot's header; the data area follows it.
