@@ -249,6 +249,46 @@ TEST(AsyncCall, MixedWithBlockingCallsOnTheSameDoor) {
   cx.destroy();
 }
 
+TEST(AsyncCall, LargeArgumentsAndResultsGoThroughBulkAreas) {
+  // 16 calls of 200 KiB to 3 MiB in flight at once (each on its own slot
+  // and bulk areas), then again on the now warm areas, mixed with blocking
+  // calls: every result is its own call's arguments. The arguments are
+  // copied at posting, so the buffers are rewritten right after.
+  auto srv = serve();
+  Attached cx(32);
+  ASSERT_NE(cx.ax, nullptr) << strerror(errno);
+  for (int round = 0; round < 2; round++) {
+    struct Big {
+      std::vector<char> in, want, out;
+      door_arg_t a{};
+    };
+    std::vector<std::unique_ptr<Big>> calls;
+    for (int k = 0; k < 16; k++) {
+      auto b = std::make_unique<Big>();
+      size_t n = 200000 + size_t(k) * 190000;
+      b->in.resize(n);
+      for (size_t i = 0; i < n; i++) b->in[i] = static_cast<char>((i * 7 + k * 13 + round) & 0xff);
+      b->want = b->in;
+      b->out.resize(n);
+      b->a = door_arg_t{b->in.data(), n, nullptr, 0, b->out.data(), n};
+      ASSERT_EQ(door_call_async_np(srv.door(), &b->a, cx.ax, b.get(), nullptr), 0) << strerror(errno);
+      std::fill(b->in.begin(), b->in.end(), 'X');
+      calls.push_back(std::move(b));
+    }
+    EXPECT_EQ(call_str(srv.door(), "blocking"), "blocking");
+    std::vector<door_async_result_t> done;
+    ASSERT_TRUE(drive(&cx.ring.r, cx.ax, done, calls.size()));
+    for (auto &r : done) {
+      EXPECT_EQ(r.error, 0) << strerror(r.error);
+      auto *b = static_cast<Big *>(r.user);
+      ASSERT_EQ(b->a.data_size, b->want.size());
+      EXPECT_EQ(std::memcmp(b->a.data_ptr, b->want.data(), b->want.size()), 0);
+      if (b->a.rbuf != b->out.data()) munmap(b->a.rbuf, b->a.rsize);
+    }
+  }
+  EXPECT_EQ(cx.destroy(), 0);
+}
+
 TEST(AsyncCall, PollableDescriptorWorksWithEpoll) {
   auto srv = serve();
   door_async_t *ax = door_async_create_np(nullptr, 64, 0);
