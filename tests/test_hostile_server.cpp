@@ -26,45 +26,15 @@
 #include <vector>
 
 #include "door_test_util.h"
+#include "raw_wire.h"
 #include "shm_layout.h"
 #include "wire.h"
 
 using namespace door::detail;
+using doortest::recv_rec;
+using doortest::send_rec;
 
 namespace {
-
-bool send_rec(int sock, const void *buf, size_t len, const std::vector<int> &fds) {
-  struct iovec io{const_cast<void *>(buf), len};
-  struct msghdr m{};
-  m.msg_iov = &io;
-  m.msg_iovlen = 1;
-  alignas(struct cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * 4)];
-  if (!fds.empty()) {
-    m.msg_control = ctl;
-    m.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-    h->cmsg_level = SOL_SOCKET;
-    h->cmsg_type = SCM_RIGHTS;
-    h->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(h), fds.data(), sizeof(int) * fds.size());
-  }
-  return sendmsg(sock, &m, MSG_NOSIGNAL) == static_cast<ssize_t>(len);
-}
-
-int recv_rec(int sock, void *buf, size_t len, int *fd_out) {
-  struct iovec io{buf, len};
-  alignas(struct cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * 4)];
-  struct msghdr m{};
-  m.msg_iov = &io;
-  m.msg_iovlen = 1;
-  m.msg_control = ctl;
-  m.msg_controllen = sizeof ctl;
-  ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-  *fd_out = -1;
-  if (struct cmsghdr *h = CMSG_FIRSTHDR(&m); n >= 0 && h && h->cmsg_type == SCM_RIGHTS)
-    std::memcpy(fd_out, CMSG_DATA(h), sizeof(int));
-  return static_cast<int>(n);
-}
 
 /// A sealed memfd of `len` bytes (sparse: nothing allocated).
 int sealed_memfd(uint64_t len, int seals) {
@@ -116,12 +86,12 @@ class RawServer {
       int fd = -1;
       if (p[0].revents & POLLIN) {
         MsgHeader h{};
-        if (recv_rec(end_, &h, sizeof h, &fd) == sizeof h && fd >= 0 && conn_ < 0) hello(fd);
+        if (recv_rec(end_, &h, sizeof h, &fd, 0) == sizeof h && fd >= 0 && conn_ < 0) hello(fd);
         else if (fd >= 0) close(fd);
       }
       if (conn_ >= 0 && (p[1].revents & POLLIN)) {
         SlotMsg m{};
-        int n = recv_rec(conn_, &m, sizeof m, &fd);
+        int n = recv_rec(conn_, &m, sizeof m, &fd, 0);
         if (n == sizeof m && m.h.type == MsgType::SlotChannel && fd >= 0 && m.slot < kSlots) {
           chans_[m.slot] = fd;
           SlotMsg ack{make_header(MsgType::SlotChannelAck), m.slot, 0};
