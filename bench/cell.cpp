@@ -17,10 +17,12 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "pacer.h"
 #include "proc.h"
 #include "stats.h"
 
@@ -148,6 +150,7 @@ struct Control {
   std::atomic<int> go{0}, stop{0};
 };
 constexpr std::size_t kLatCap = 8192;  // latency samples kept per caller
+constexpr unsigned kPacedWarmup = 20;  // paced untimed round trips of a paced cell
 
 }  // namespace
 
@@ -163,10 +166,24 @@ json run_latency(Mechanism &m, const LatencyCell &c, unsigned timeout_s) {
         m.attach(0);
         std::uint64_t tag = 1;
         for (unsigned i = 0; i < c.warmup; ++i) echo(m, 0, req, rep, tag++);
+        std::optional<Pacer> pacer;
+        if (c.pace_us) {
+          // Wake at the deadline, not up to 50 us (the default timer slack) after it.
+          prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+          // A few paced calls first: adaptive spinning (door_call, futex_spin)
+          // settles to this call rate before the timed part.
+          pacer.emplace(std::uint64_t(c.pace_us) * 1000u);
+          for (unsigned i = 0; i < kPacedWarmup; ++i) {
+            pacer->wait();
+            echo(m, 0, req, rep, tag++);
+          }
+        }
+        const std::uint64_t missed0 = pacer ? pacer->missed() : 0;
         const std::int64_t cc0 = process_cpu_ns(0), sc0 = process_cpu_ns(m.server_pid());
         const std::uint64_t start = now_ns(), cap = std::uint64_t(c.cell_ms) * 1000000u;
         std::uint64_t t1 = start;
         for (unsigned i = 0; i < c.iters; ++i) {
+          if (pacer) pacer->wait();
           stamp(req, tag);
           const std::uint64_t t0 = now_ns();
           m.roundtrip(0, req.data(), rep.data(), n);
@@ -185,6 +202,15 @@ json run_latency(Mechanism &m, const LatencyCell &c, unsigned timeout_s) {
         j["client_cpu_us_per_call"] = us(double(cc1 - cc0) / calls);
         j["server_cpu_us_per_call"] = sc0 < 0 || sc1 < 0 ? NAN : us(double(sc1 - sc0) / calls);
         j["cpu_us_per_call"] = j["client_cpu_us_per_call"].get<double>() + j["server_cpu_us_per_call"].get<double>();
+        if (pacer) {
+          // CPU us per second of wall clock: 1e6 means one CPU kept busy.
+          const double wall_s = double(t1 - start) / 1e9;
+          j["pace_us"] = c.pace_us;
+          j["client_cpu_us_per_s"] = us(double(cc1 - cc0)) / wall_s;
+          j["server_cpu_us_per_s"] = sc0 < 0 || sc1 < 0 ? NAN : us(double(sc1 - sc0)) / wall_s;
+          j["cpu_us_per_s"] = j["client_cpu_us_per_s"].get<double>() + j["server_cpu_us_per_s"].get<double>();
+          j["missed_slots"] = pacer->missed() - missed0;
+        }
         return j;
       },
       timeout_s);
