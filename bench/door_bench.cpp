@@ -8,6 +8,12 @@
 // different CPUs, unpinned), payload and mechanism, a cell does a warm-up
 // and then up to --iters round trips, each timed on its own; it reports
 // p50/p99/p99.9, calls/s and CPU time per call (both processes' CPU clocks).
+// Paced latency: a few mechanisms (door_call, busypoll, futex, futex_spin;
+// 8 B, same CPU and cross CPU) called once every --pace-us microseconds
+// (default 50 and 500) with the caller asleep in between; besides latency
+// it reports the CPU time of both processes per second of wall clock — what
+// a mechanism burns between calls, which back-to-back cells cannot show
+// (busy-poll spins all along, door_call spins briefly and then sleeps).
 // Throughput: for 1..2x(CPUs) concurrent caller processes, calls/s and CPU
 // per call during a fixed window. Every cell runs in a fresh process
 // (cell.h). Repeats are interleaved — repeat 1 runs every cell, then repeat
@@ -26,6 +32,7 @@
 #include <cmath>
 #include <cstdint>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -57,6 +64,10 @@ struct Options {
   unsigned timeout_s = 120;
   bool quick = false;
   bool no_concurrency = false;
+  bool paced_only = false;
+  std::vector<unsigned> paces{50, 500};  // us between paced calls; {0}: none
+  std::vector<std::string> paced_mechs{"door_call", "busypoll", "futex", "futex_spin"};
+  std::size_t paced_payload = 8;
   std::string json_path, label;
   std::vector<std::string> only, placements;
   std::vector<std::size_t> payloads{8, 4096, 65536, 1 << 20};
@@ -75,16 +86,23 @@ struct Cell {
   std::string error;
 };
 
-const char *const kMetrics[] = {"p50_us", "p99_us", "p999_us", "mean_us", "calls_per_s", "cpu_us_per_call",
-                                "client_cpu_us_per_call", "server_cpu_us_per_call"};
+const std::vector<const char *> kMetrics{
+    "p50_us", "p99_us", "p999_us", "mean_us", "calls_per_s", "cpu_us_per_call",
+    "client_cpu_us_per_call", "server_cpu_us_per_call"};
+// Paced cells: the same, plus CPU per second of wall clock.
+const std::vector<const char *> kPacedMetrics = [] {
+  std::vector<const char *> v = kMetrics;
+  for (const char *k : {"cpu_us_per_s", "client_cpu_us_per_s", "server_cpu_us_per_s", "missed_slots"}) v.push_back(k);
+  return v;
+}();
 
 double num(const json &j) { return j.is_number() ? j.get<double>() : NAN; }
 json num_or_null(double v) { return std::isnan(v) ? json(nullptr) : json(v); }
 
 /// {metric: {median, min, max}} across repeats.
-json summarize(const Cell &c) {
+json summarize(const Cell &c, const std::vector<const char *> &metrics = kMetrics) {
   json s = json::object();
-  for (const char *k : kMetrics) {
+  for (const char *k : metrics) {
     std::vector<double> v;
     for (const json &x : c.samples) v.push_back(x.contains(k) ? num(x[k]) : NAN);
     const bench::Spread sp = bench::spread(v);
@@ -176,6 +194,13 @@ int main(int argc, char **argv) {
       ->delimiter(',');
   app.add_option("--conc-payload", o.conc_payload, "payload of the throughput sweep, bytes")->capture_default_str();
   app.add_flag("--no-concurrency", o.no_concurrency, "skip the throughput sweep");
+  app.add_option("--pace-us", o.paces,
+                 "paced latency cells: one round trip every this many us, sleeping between (0: none)")
+      ->delimiter(',')->capture_default_str();
+  app.add_option("--paced-mechs", o.paced_mechs, "mechanisms of the paced cells (those also selected by --only)")
+      ->delimiter(',')->capture_default_str();
+  app.add_option("--paced-payload", o.paced_payload, "payload of the paced cells, bytes")->capture_default_str();
+  app.add_flag("--paced-only", o.paced_only, "only the paced cells (no back-to-back latency, no throughput)");
   bool list = false;
   app.add_flag("--list", list, "list the mechanisms and exit");
   CLI11_PARSE(app, argc, argv);
@@ -188,6 +213,8 @@ int main(int argc, char **argv) {
     o.conc_ms = std::min(o.conc_ms, 150u);
   }
   o.min_iters = std::min(o.min_iters, o.iters);
+  std::erase(o.paces, 0u);
+  if (o.paced_only) o.no_concurrency = true;
 
   const std::vector<int> &cpus = bench::allowed_cpus();  // before any pinning
   if (o.callers.empty())
@@ -223,6 +250,25 @@ int main(int argc, char **argv) {
     else
       fmt::print(stderr, "[door_bench] {}: skipped: {}\n", m->name(), why);
   }
+  // Paced cells: pinned placements only (the CPU cost of one placement), the
+  // selected mechanisms named by --paced-mechs.
+  std::vector<Placement> paced_placements;
+  std::vector<Mechanism *> paced_mechs;
+  if (!o.paces.empty()) {
+    for (const Placement &pl : placements)
+      if (pl.client_cpu >= 0) paced_placements.push_back(pl);
+    for (Mechanism *m : mechs)
+      if (std::find(o.paced_mechs.begin(), o.paced_mechs.end(), m->name()) != o.paced_mechs.end())
+        paced_mechs.push_back(m);
+  }
+  if (paced_placements.empty() || paced_mechs.empty()) {
+    paced_placements.clear();
+    paced_mechs.clear();
+  }
+  if (o.paced_only && paced_mechs.empty()) {
+    fmt::print(stderr, "door_bench: --paced-only, but no paced cell selected (check --pace-us / --paced-mechs)\n");
+    return 2;
+  }
   if (mechs.empty() || placements.empty() || o.payloads.empty()) {
     fmt::print(stderr, "door_bench: nothing selected (check --only / --placement / --payloads)\n");
     return 2;
@@ -233,13 +279,22 @@ int main(int argc, char **argv) {
              "(warm-up {}, cap {} ms), throughput windows {} ms\n",
              door_version_np(), machine["kernel"].get<std::string>(), machine["cpu_model"].get<std::string>(),
              cpus.size(), o.repeats, o.iters, o.warmup, o.cell_ms, o.conc_ms);
+  if (!paced_mechs.empty()) {
+    std::vector<std::string> names;
+    for (Mechanism *m : paced_mechs) names.push_back(m->name());
+    fmt::print("door_bench: paced cells: {} at {}, one call every {} us\n", fmt::join(names, ","),
+               payload_name(o.paced_payload), fmt::join(o.paces, " or "));
+  }
   std::fflush(stdout);
 
-  // lat[placement][mechanism][payload], conc[mechanism][callers]
+  // lat[placement][mechanism][payload], paced[placement][mechanism][pace_us], conc[mechanism][callers]
   std::map<std::string, std::map<std::string, std::map<std::size_t, Cell>>> lat;
+  std::map<std::string, std::map<std::string, std::map<unsigned, Cell>>> paced;
   std::map<std::string, std::map<unsigned, Cell>> conc;
   const std::size_t per_repeat =
-      mechs.size() * (placements.size() * o.payloads.size() + (o.no_concurrency ? 0 : o.callers.size()));
+      mechs.size() * ((o.paced_only ? 0 : placements.size() * o.payloads.size()) +
+                      (o.no_concurrency ? 0 : o.callers.size())) +
+      paced_mechs.size() * paced_placements.size() * o.paces.size();
   Progress progress(per_repeat * o.repeats);
   bool any_error = false;
   const std::uint64_t t_start = bench::now_ns();
@@ -247,7 +302,7 @@ int main(int argc, char **argv) {
     // Rotating the order keeps one mechanism from always following another.
     std::vector<Mechanism *> order = mechs;
     std::rotate(order.begin(), order.begin() + (r % order.size()), order.end());
-    for (const Placement &pl : placements) {
+    for (const Placement &pl : o.paced_only ? std::vector<Placement>{} : placements) {
       for (std::size_t payload : o.payloads) {
         for (Mechanism *m : order) {
           Cell &cell = lat[pl.name][m->name()][payload];
@@ -260,6 +315,28 @@ int main(int argc, char **argv) {
             cell.error = e.what();
             any_error = true;
             progress.error(fmt::format("{} {} {}: {}", pl.name, m->name(), payload_name(payload), e.what()));
+          }
+        }
+      }
+    }
+    std::vector<Mechanism *> paced_order = paced_mechs;
+    if (!paced_order.empty())
+      std::rotate(paced_order.begin(), paced_order.begin() + (r % paced_order.size()), paced_order.end());
+    for (const Placement &pl : paced_placements) {
+      for (unsigned pace : o.paces) {
+        for (Mechanism *m : paced_order) {
+          Cell &cell = paced[pl.name][m->name()][pace];
+          progress.step(fmt::format("repeat {}/{} {} {} {} paced {} us", r + 1, o.repeats, pl.name, m->name(),
+                                    payload_name(o.paced_payload), pace));
+          if (!cell.error.empty()) continue;
+          try {
+            bench::LatencyCell c{pl.client_cpu, pl.server_cpu, o.paced_payload, o.warmup, o.iters,
+                                 o.min_iters, o.cell_ms, pace};
+            cell.samples.push_back(bench::run_latency(*m, c, o.timeout_s));
+          } catch (const std::exception &e) {
+            cell.error = e.what();
+            any_error = true;
+            progress.error(fmt::format("{} {} paced {} us: {}", pl.name, m->name(), pace, e.what()));
           }
         }
       }
@@ -286,7 +363,7 @@ int main(int argc, char **argv) {
   machine["loadavg_end"] = bench::describe_machine()["loadavg_start"];
 
   // ---- text tables -----------------------------------------------------------
-  for (const Placement &pl : placements) {
+  for (const Placement &pl : o.paced_only ? std::vector<Placement>{} : placements) {
     fmt::print("\n== {} == p50 us (median of {} repeats) | CPU us per call\n{:<15}", pl.name, o.repeats, "mechanism");
     for (std::size_t p : o.payloads) fmt::print(" {:>19}", payload_name(p));
     fmt::print("\n");
@@ -296,6 +373,24 @@ int main(int argc, char **argv) {
         const Cell &c = lat[pl.name][m->name()][p];
         fmt::print(" {:>19}", c.error.empty() ? fmt::format("{} | {}", fmt_num(median_of(c, "p50_us")),
                                                              fmt_num(median_of(c, "cpu_us_per_call")))
+                                              : "ERROR");
+      }
+      fmt::print("\n");
+    }
+  }
+  for (const Placement &pl : paced_placements) {
+    fmt::print("\n== {} paced, {} == p50 | p99 us | CPU us per call | CPUs kept busy (CPU s per s)\n{:<15}",
+               pl.name, payload_name(o.paced_payload), "mechanism");
+    for (unsigned pace : o.paces) fmt::print(" {:>31}", fmt::format("1 call / {} us", pace));
+    fmt::print("\n");
+    for (Mechanism *m : paced_mechs) {
+      fmt::print("{:<15}", m->name());
+      for (unsigned pace : o.paces) {
+        const Cell &c = paced[pl.name][m->name()][pace];
+        fmt::print(" {:>31}", c.error.empty() ? fmt::format("{} | {} | {} | {:.3f}", fmt_num(median_of(c, "p50_us")),
+                                                             fmt_num(median_of(c, "p99_us")),
+                                                             fmt_num(median_of(c, "cpu_us_per_call")),
+                                                             median_of(c, "cpu_us_per_s") / 1e6)
                                               : "ERROR");
       }
       fmt::print("\n");
@@ -330,10 +425,16 @@ int main(int argc, char **argv) {
                    {"repeats", o.repeats}, {"cell_ms", o.cell_ms},     {"conc_ms", o.conc_ms},
                    {"spin_us", o.spin_us}, {"quick", o.quick},         {"payloads", o.payloads},
                    {"callers", o.callers}, {"conc_payload", o.conc_payload}};
+    if (!paced_mechs.empty()) {
+      j["config"]["pace_us"] = o.paces;
+      j["config"]["paced_payload"] = o.paced_payload;
+      j["config"]["paced_mechanisms"] = json::array();
+      for (Mechanism *m : paced_mechs) j["config"]["paced_mechanisms"].push_back(m->name());
+    }
     j["elapsed_s"] = elapsed_s;
     j["mechanisms"] = jmechs;
     j["latency"] = json::array();
-    for (const Placement &pl : placements)
+    for (const Placement &pl : o.paced_only ? std::vector<Placement>{} : placements)
       for (Mechanism *m : mechs)
         for (std::size_t p : o.payloads) {
           const Cell &c = lat[pl.name][m->name()][p];
@@ -342,6 +443,20 @@ int main(int argc, char **argv) {
           if (!c.error.empty()) e["error"] = c.error;
           j["latency"].push_back(e);
         }
+    // Paced cells: a separate array, so "latency" keeps only back-to-back cells.
+    if (!paced_mechs.empty()) {
+      j["paced"] = json::array();
+      for (const Placement &pl : paced_placements)
+        for (Mechanism *m : paced_mechs)
+          for (unsigned pace : o.paces) {
+            const Cell &c = paced[pl.name][m->name()][pace];
+            json e = {{"placement", pl.name}, {"client_cpu", pl.client_cpu}, {"server_cpu", pl.server_cpu},
+                      {"mechanism", m->name()}, {"payload", o.paced_payload}, {"pace_us", pace},
+                      {"samples", c.samples}, {"stats", summarize(c, kPacedMetrics)}};
+            if (!c.error.empty()) e["error"] = c.error;
+            j["paced"].push_back(e);
+          }
+    }
     j["concurrency"] = json::array();
     for (Mechanism *m : mechs)
       for (unsigned n : o.no_concurrency ? std::vector<unsigned>{} : o.callers) {
