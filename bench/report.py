@@ -5,8 +5,9 @@
 # (machine, method, targets, tables), CSV (every repeat, and the medians with
 # their spread) and gnuplot PNGs (latency percentiles and throughput vs.
 # payload, throughput and CPU per call vs. concurrent callers, the VM
-# comparison). Standard library only; plots are skipped with a note when
-# gnuplot is missing.
+# comparison), and the paced cells (latency and CPU per second of wall clock
+# at a fixed call rate: paced.csv and a table). Standard library only; plots
+# are skipped with a note when gnuplot is missing.
 #
 #   report.py --host host.json [--vm vm-*.json] --out DIR [--command "..."]
 #
@@ -24,6 +25,7 @@ import subprocess
 
 METRICS = ["p50_us", "p99_us", "p999_us", "mean_us", "calls_per_s", "cpu_us_per_call",
            "client_cpu_us_per_call", "server_cpu_us_per_call"]
+PACED_METRICS = METRICS + ["cpu_us_per_s", "client_cpu_us_per_s", "server_cpu_us_per_s", "missed_slots"]
 NAN = float("nan")
 
 
@@ -70,6 +72,7 @@ class Results:
         self.runs = runs
         self.lat = {}   # (placement, mechanism, payload) -> [sample]
         self.conc = {}  # (mechanism, callers) -> [sample]
+        self.paced = {}  # (placement, mechanism, pace_us) -> [sample]
         self.errors = {}
         self.mechs = {}
         for r in runs:
@@ -80,6 +83,11 @@ class Results:
                 self.lat.setdefault(k, []).extend(e["samples"])
                 if "error" in e:
                     self.errors[("latency",) + k] = e["error"]
+            for e in r.get("paced", []):
+                k = (e["placement"], e["mechanism"], e["pace_us"])
+                self.paced.setdefault(k, []).extend(e["samples"])
+                if "error" in e:
+                    self.errors[("paced",) + k] = e["error"]
             for e in r.get("concurrency", []):
                 k = (e["mechanism"], e["callers"])
                 self.conc.setdefault(k, []).extend(e["samples"])
@@ -88,13 +96,20 @@ class Results:
         self.placements = list(dict.fromkeys(k[0] for k in self.lat))
         self.payloads = sorted({k[2] for k in self.lat})
         self.callers = sorted({k[1] for k in self.conc})
+        self.paced_placements = list(dict.fromkeys(k[0] for k in self.paced))
+        self.paces = sorted({k[2] for k in self.paced})
         self.names = [m for m in self.mechs if self.mechs[m]["available"]]
+        self.paced_names = [m for m in self.names if any(k[1] == m for k in self.paced)]
 
     def stat(self, table, key, metric="p50_us"):
         return spread([num(s.get(metric)) for s in table.get(key, [])])
 
     def p50(self, pl, mech, payload, metric="p50_us"):
         return self.stat(self.lat, (pl, mech, payload), metric)[0]
+
+    def pstat(self, pl, mech, pace, metric="p50_us"):
+        """Median of a paced cell's metric across repeats."""
+        return self.stat(self.paced, (pl, mech, pace), metric)[0]
 
     def role(self, mech):
         return self.mechs.get(mech, {}).get("role", "blocking")
@@ -138,6 +153,27 @@ def targets(host, vm_by_label):
                 "SKIP" if math.isnan(r) else ("PASS" if ok else "MISS"),
                 f"latency {fmt(d)} us / {fmt(b)} us = {r:.2f}x; CPU per call {fmt(dc)} us / {fmt(bc)} us "
                 f"= {rc:.2f}x of busy-poll's (back-to-back calls; both processes' CPU clocks)"))
+    # 3b. the same on the paced cells: one call every P us, the caller asleep
+    # in between, so what each side burns between calls is charged
+    parts, verdict = [], "SKIP"
+    for pace in host.paces:
+        d, b = host.pstat("cross-cpu", "door_call", pace), host.pstat("cross-cpu", "busypoll", pace)
+        dc = host.pstat("cross-cpu", "door_call", pace, "cpu_us_per_s")
+        bc = host.pstat("cross-cpu", "busypoll", pace, "cpu_us_per_s")
+        r, rc = ratio(d, b), ratio(dc, bc)
+        if math.isnan(r) or math.isnan(rc):
+            continue
+        good = r <= 2.0 and rc < 1.0
+        verdict = "PASS" if verdict in ("SKIP", "PASS") and good else "MISS"
+        parts.append(f"1 call / {pace} us: latency {fmt(d)} / {fmt(b)} us = {r:.2f}x"
+                     + ("" if r <= 2.0 else " (over 2x)")
+                     + f", CPU {dc / 1e6:.3f} / {bc / 1e6:.3f} CPUs busy = {rc:.2f}x of busy-poll's"
+                     + ("" if rc < 1.0 else " (not a fraction)")
+                     + f" (achieved {fmt(host.pstat('cross-cpu', 'door_call', pace, 'calls_per_s'))} and "
+                     f"{fmt(host.pstat('cross-cpu', 'busypoll', pace, 'calls_per_s'))} calls/s)")
+    out.append(("cross-CPU 8 B door_call p50 <= 2x busy-poll floor at a fraction (< 1x) of its CPU, "
+                "paced calls (CPU of both processes per second of wall clock)",
+                verdict, "; ".join(parts) if parts else "no paced cross-CPU door_call and busypoll cells"))
     # 4. large payloads vs the memcpy-bound baseline
     parts, verdict = [], "SKIP"
     for pl in host.placements:
@@ -192,6 +228,16 @@ def write_csv(out, host, vms):
             for (m, n), samples in res.conc.items():
                 for i, s in enumerate(samples):
                     w.writerow([scope, label, m, res.role(m), n, i + 1] + [s.get(k) for k in METRICS] + [s.get("iters")])
+    with open(os.path.join(out, "paced.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["scope", "label", "placement", "mechanism", "role", "payload", "pace_us", "repeat"]
+                   + PACED_METRICS + ["iters"])
+        for scope, label, res in [("host", "", host)] + [("vm", l, r) for l, r in vms.items()]:
+            for (pl, m, pace), samples in res.paced.items():
+                payload = res.runs[0]["config"].get("paced_payload", 8)
+                for i, s in enumerate(samples):
+                    w.writerow([scope, label, pl, m, res.role(m), payload, pace, i + 1]
+                               + [s.get(k) for k in PACED_METRICS] + [s.get("iters")])
     with open(os.path.join(out, "summary.csv"), "w", newline="") as f:
         w = csv.writer(f)
         cols = []
@@ -254,7 +300,7 @@ def plots(out, host, vms):
         script += ["unset multiplot"]
         pngs.append(png)
     # calls/s and CPU per call (one caller) vs payload, one panel per placement
-    for png, col, title, ylabel in (("throughput_payload.png", 5, "calls/s of one caller vs payload", "calls/s"),
+    for png, col, title, ylabel in () if not host.placements else (("throughput_payload.png", 5, "calls/s of one caller vs payload", "calls/s"),
                                     ("cpu_payload.png", 6, "CPU time per call (client + server) vs payload",
                                      "CPU us per call")):
         script += [f"set output '{os.path.join(d, png)}'", xt,
@@ -353,6 +399,39 @@ def latency_tables(res, names=None):
     return lines
 
 
+def paced_tables(res):
+    lines = []
+    for pl in res.paced_placements:
+        lines += [f"#### {pl}", "",
+                  "| mechanism | one call every | p50 us | p50 spread | p99 us | calls/s | missed slots | "
+                  "CPU us/call (client + server) | CPUs kept busy (CPU us per s of wall clock) | "
+                  "CPU / busy-poll's | door_call p50 / this |",
+                  "| --- | ---: | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
+        for pace in res.paces:
+            d = res.pstat(pl, "door_call", pace)
+            bc = res.pstat(pl, "busypoll", pace, "cpu_us_per_s")
+            for m in res.paced_names:
+                key = (pl, m, pace)
+                if ("paced",) + key in res.errors:
+                    lines.append(f"| {m} | {pace} us | ERROR: {res.errors[('paced',) + key]} | | | | | | | | |")
+                    continue
+                if key not in res.paced:
+                    continue
+                med, lo, hi = res.stat(res.paced, key, "p50_us")
+                cpu = res.pstat(pl, m, pace, "cpu_us_per_s")
+                lines.append(
+                    f"| {m} | {pace} us | {fmt(med)} | {fmt(lo)}–{fmt(hi)} | {fmt(res.pstat(pl, m, pace, 'p99_us'))} | "
+                    f"{fmt(res.pstat(pl, m, pace, 'calls_per_s'))} | {fmt(res.pstat(pl, m, pace, 'missed_slots'))} | "
+                    f"{fmt(res.pstat(pl, m, pace, 'cpu_us_per_call'))} "
+                    f"({fmt(res.pstat(pl, m, pace, 'client_cpu_us_per_call'))} + "
+                    f"{fmt(res.pstat(pl, m, pace, 'server_cpu_us_per_call'))}) | "
+                    f"{'-' if math.isnan(cpu) else f'{cpu / 1e6:.3f}'} ({fmt(cpu)}) | "
+                    f"{'' if m == 'busypoll' else fmt(ratio(cpu, bc)) + 'x'} | "
+                    f"{'' if m == 'door_call' else fmt(ratio(d, med)) + 'x'} |")
+        lines.append("")
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--host", required=True)
@@ -408,7 +487,14 @@ def main():
           f"each timed with CLOCK_MONOTONIC; p50/p99/p99.9 are nearest-rank percentiles of that cell.",
           f"- CPU time per call: the POSIX CPU clocks (all threads) of the client and of the server process "
           f"over the timed part, divided by the calls. Spinning shows up here.",
-          f"- Throughput: 1..{max(cfg['callers'])} caller processes (unpinned, one channel each; one server "
+          (f"- Paced cells: {', '.join(f'`{m}`' for m in cfg['paced_mechanisms'])}, "
+           f"{payload_name(cfg['paced_payload'])}, same and cross CPU, one round trip every "
+           f"{' or '.join(str(p) for p in cfg['pace_us'])} us released at absolute CLOCK_MONOTONIC deadlines "
+           f"(clock_nanosleep, timer slack 1 ns; the caller sleeps in between), 20 paced warm-up calls, the "
+           f"same count and time cap as the latency cells. CPU is also given per second of wall clock "
+           f"(1,000,000 us/s = one CPU kept busy), which charges what a mechanism burns between calls."
+           if cfg.get("pace_us") else "- Paced cells: not run."),
+          f"- Throughput: 1..{max(cfg['callers'] or [0])} caller processes (unpinned, one channel each; one server "
           f"process serving all), {cfg['conc_payload']} B payload, calls counted in a {cfg['conc_ms']} ms window "
           f"after a warm-up.",
           f"- {cfg['repeats']} repeats, interleaved: repeat 1 runs every cell of every mechanism, then repeat "
@@ -420,6 +506,17 @@ def main():
     L += ["## Latency (host)", ""]
     L += [f"![latency {pl}]({p})" for pl, p in zip(host.placements, [p for p in pngs if "latency_" in p])] + [""]
     L += latency_tables(host)
+    if host.paced:
+        L += ["## Paced calls: latency and CPU cost at a fixed call rate (host)", "",
+              "Back-to-back round trips keep every mechanism hot, and there door_call and busy-poll both "
+              "spin, so their CPU per call looks alike. Here the caller sleeps between calls: busy-poll's "
+              "server keeps spinning (about one CPU whatever the rate), door_call spins adaptively (at most "
+              "50 us by default) and then sleeps in FUTEX_WAIT. \"CPUs kept busy\" is client + server CPU "
+              "time per second of wall clock; it includes the caller's own sleep and timer wake-up, the same for "
+              "every mechanism. \"missed slots\" counts slots skipped because the previous call (or the "
+              "caller's wake-up) ran past them: where there are many, calls/s is below the nominal rate and "
+              "the mechanisms' CPU per second is compared at different rates (compare CPU per call too).", ""]
+        L += paced_tables(host)
     L += ["## Throughput vs payload and CPU per call (host, one caller)", ""]
     L += [f"![{os.path.basename(p)}]({p})" for p in pngs if "_payload" in p] + [""]
     if host.callers:
