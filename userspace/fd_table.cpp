@@ -60,12 +60,33 @@ void forget_range(unsigned first, unsigned last) noexcept {
 void *next_symbol(const char *name) noexcept {
   // Not a sanitizer's __interceptor_<name>: TSan's close interceptor finds
   // its "real" close with RTLD_NEXT from libtsan, which is libdoor's, and
-  // the two would call each other forever. Sanitizers therefore do not see
-  // libdoor's internal closes (tests/tsan.supp covers the reports).
+  // the two would call each other forever. raw_close() makes TSan see
+  // libdoor's internal closes another way.
   return dlsym(RTLD_NEXT, name);
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define DOOR_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DOOR_TSAN 1
+#endif
+#endif
+
 void raw_close(int fd) noexcept {
+#ifdef DOOR_TSAN
+  // ThreadSanitizer builds only: close through the first close() in lookup
+  // order, TSan's interceptor, which records that the number is free and
+  // then calls libdoor's close() (its REAL(close)), which reaches libc's.
+  // Otherwise TSan never sees libdoor's internal closes, and any later use
+  // of the reused number (socketpair, dup, pwrite, epoll_ctl, recvmsg)
+  // reads as a race with the descriptor's previous owner.
+  static const close_fn tsan_close = reinterpret_cast<close_fn>(dlsym(RTLD_DEFAULT, "close"));
+  if (tsan_close) {
+    tsan_close(fd);
+    return;
+  }
+#endif
   if (close_fn c = real_close()) {
     c(fd);
   } else {

@@ -10,7 +10,8 @@
 namespace door::detail {
 
 /// Closes the raw descriptor with the real close(2) (bypassing libdoor's
-/// close interposer, which only needs to see application closes).
+/// close interposer, which only needs to see application closes; in TSan
+/// builds it goes through TSan's interceptor, see fd_table.cpp).
 void raw_close(int fd) noexcept;
 
 /// Move-only owner of one file descriptor.
