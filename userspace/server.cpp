@@ -1248,6 +1248,9 @@ struct ServerGrave {
   std::unordered_set<std::uint64_t> revoked;
   std::unique_ptr<Pool> fresh_pool = std::make_unique<Pool>();
   ServerThread *forking_thread = nullptr;  ///< the forking thread's old state
+  /// The parent's public pool, replaced by fresh_pool in the child: kept
+  /// here so it stays reachable like the rest (valgrind saw it lost).
+  Pool *parent_pool = nullptr;
 };
 ForkGraveyard<ServerGrave> g_server_grave;
 }  // namespace
@@ -1282,6 +1285,7 @@ void server_forget_after_fork() noexcept {
   if (ServerGrave *grave = g_server_grave.child()) {
     g.doors.swap(grave->doors);
     g.revoked.swap(grave->revoked);
+    grave->parent_pool = g.public_pool;
     g.public_pool = grave->fresh_pool.release();
     grave->forking_thread = t_server;
   }
