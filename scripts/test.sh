@@ -81,17 +81,21 @@ if [[ "${DOOR_SANITIZERS:-1}" != 0 ]]; then
       ctest --test-dir "$BUILD_DIR-asan" --output-on-failure -j2 --timeout 900
 
   section "TSan ($BUILD_DIR-tsan)"
-  # die_after_fork=0: the suites fork from threaded processes on purpose;
-  # tests/tsan.supp explains the one suppressed report family. A subset:
-  # the other suites hit TSan's limits, not libdoor races (README,
-  # "Sanitizers": in-process calls through two mappings of one region,
-  # descriptor reuse after libdoor's internal closes, threaded fork
-  # children).
+  # Every suite. die_after_fork=0: the suites fork from threaded processes
+  # on purpose; tests/tsan.supp explains the suppressed report family.
+  # GTEST_FILTER leaves out the tests TSan cannot judge (README,
+  # "Sanitizers"): fork children that join or detach threads (GCC 12's
+  # TSan kills them: "dup thread with used id"), and a mapping-count check
+  # that TSan's own shadow mappings outgrow.
+  TSAN_SKIP=(DoorRevoke.EBADF_CallerWaitingForServerThread
+             Limits.DoorCallsLimitCountsEveryClient
+             Limits.ClientAtItsLimitDoesNotStarveOthers
+             Faults.ClientsKilledMidCallThousandsOfTimesLeakNothing)
   cmake -S . -B "$BUILD_DIR-tsan" "${SAN_ARGS[@]}" -DDOOR_SANITIZE=thread >/dev/null
   cmake --build "$BUILD_DIR-tsan" -j"$(nproc)"
   env "${SAN_ENV[@]}" TSAN_OPTIONS="die_after_fork=0:halt_on_error=1:suppressions=$PWD/tests/tsan.supp" \
-      ctest --test-dir "$BUILD_DIR-tsan" --output-on-failure -j2 --timeout 900 \
-            -R '^(test_concurrency|test_fattach|test_hostile|test_pools|test_unref)$'
+      GTEST_FILTER="-$(IFS=:; echo "${TSAN_SKIP[*]}")" \
+      ctest --test-dir "$BUILD_DIR-tsan" --output-on-failure -j2 --timeout 900 -R '^test_'
 fi
 
 section "all tests passed"
