@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <door.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -34,17 +35,55 @@ int count_dir(const char *path) {
   return n;
 }
 
-/// "hold": sleeps 400 ms, then echoes; "threads": the server's thread
-/// count; anything else (any size): replies with its size.
+/// Holds calls inside the server until the test has seen every call it
+/// started either enter the server or come back refused, so "these calls
+/// overlap" never rests on a sleep being long enough (valgrind and the
+/// sanitizers start threads slowly). Shared memory made before any fork:
+/// servers, clients and the test all see one gate.
+struct Gate {
+  std::atomic<int> entered{0};   // calls inside the server procedure
+  std::atomic<int> returned{0};  // calls that came back to a client
+  std::atomic<int> open{0};
+};
+Gate *const g_gate = [] {
+  void *p = mmap(nullptr, sizeof(Gate), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  return new (p) Gate;
+}();
+
+void gate_reset() {
+  g_gate->entered = 0;
+  g_gate->returned = 0;
+  g_gate->open = 0;
+}
+
+/// Server side: counts the call in, then waits (at most 2 minutes) for
+/// the test to open the gate.
+void gate_hold() {
+  g_gate->entered++;
+  for (int i = 0; i < 120000 && !g_gate->open.load(); i++) usleep(1000);
+}
+
+/// Test side: waits (at most 2 minutes) until `settled(entered, returned)`.
+template <class Pred>
+bool gate_wait_until(Pred settled) {
+  for (int i = 0; i < 120000; i++) {
+    if (settled(g_gate->entered.load(), g_gate->returned.load())) return true;
+    usleep(1000);
+  }
+  return false;
+}
+
+/// "hold": held at the gate, then echoes; "threads": the server's thread
+/// count; anything else (any size): replies with its size, arguments
+/// larger than a call slot being held at the gate first.
 void limits_proc(void *, char *argp, size_t n, door_desc_t *, uint_t) {
-  if (n == 4 && std::memcmp(argp, "hold", 4) == 0) usleep(400 * 1000);
-  if (n == 9 && std::memcmp(argp, "hold-long", 9) == 0) usleep(2000 * 1000);
+  if (n == 4 && std::memcmp(argp, "hold", 4) == 0) gate_hold();
   if (n == 7 && std::memcmp(argp, "threads", 7) == 0) {
     std::string r = std::to_string(count_dir("/proc/self/task"));
     door_return(r.data(), r.size(), nullptr, 0);
   }
   if (n > 64) {  // large arguments: touch them, then answer their size
-    if (n > 1 << 16) usleep(300 * 1000);
+    if (n > 1 << 16) gate_hold();
     volatile char sink = argp[n - 1];
     (void)sink;
     std::string r = std::to_string(n);
@@ -65,15 +104,18 @@ ServerProcess limited_server(int param, size_t value, int param2 = 0, size_t val
 
 /// Runs `n` concurrent calls of `msg` from `n` threads; returns errno
 /// counts (0 = success) as "ok" and "eagain", anything else in "other".
+/// With `open_gate_at` > 0 the gate opens once that many calls (across
+/// every client of the test) entered the server or came back.
 struct Tally {
   int ok = 0, eagain = 0, e2big = 0, other = 0;
 };
-Tally concurrent_calls(int d, int n, const std::string &msg) {
+Tally concurrent_calls(int d, int n, const std::string &msg, int open_gate_at = 0) {
   std::atomic<int> ok{0}, eagain{0}, e2big{0}, other{0};
   std::vector<std::thread> ts;
   for (int i = 0; i < n; i++)
     ts.emplace_back([&] {
       std::string r = call_str(d, msg);
+      g_gate->returned++;
       if (r == "ERR:" + std::to_string(EAGAIN))
         eagain++;
       else if (r == "ERR:" + std::to_string(E2BIG))
@@ -83,6 +125,11 @@ Tally concurrent_calls(int d, int n, const std::string &msg) {
       else
         ok++;
     });
+  if (open_gate_at > 0) {
+    EXPECT_TRUE(gate_wait_until([&](int e, int r) { return e + r >= open_gate_at; }))
+        << "calls neither entered the server nor came back";
+    g_gate->open = 1;
+  }
   for (auto &t : ts) t.join();
   return Tally{ok.load(), eagain.load(), e2big.load(), other.load()};
 }
@@ -143,8 +190,9 @@ TEST(Limits, SetparamRanges) {
 }
 
 TEST(Limits, ClientCallsBeyondTheLimitGetEAGAIN) {
+  gate_reset();
   ServerProcess srv = limited_server(DOOR_PARAM_CLIENT_CALLS_MAX_NP, 2);
-  Tally t = concurrent_calls(srv.door(), 5, "hold");
+  Tally t = concurrent_calls(srv.door(), 5, "hold", 5);
   EXPECT_EQ(t.ok, 2);
   EXPECT_EQ(t.eagain, 3) << "calls beyond the per-client limit fail with EAGAIN";
   EXPECT_EQ(t.other, 0);
@@ -161,13 +209,12 @@ TEST(Limits, ClientCallsBeyondTheLimitGetEAGAIN) {
 TEST(Limits, ClientConnectionsBeyondTheLimitGetEAGAIN) {
   // One connection carries 64 concurrent calls; with one allowed, a client
   // making more at once gets EAGAIN for the rest, and may call again later.
+  gate_reset();
   ServerProcess srv = limited_server(DOOR_PARAM_CLIENT_CONNS_MAX_NP, 1);
   size_t v = 0;
   ASSERT_EQ(door_getparam(srv.door(), DOOR_PARAM_CLIENT_CONNS_MAX_NP, &v), 0);
   EXPECT_EQ(v, 1u);
-  // Held 2 s: all 70 threads are inside their calls at once, also when
-  // starting them is slow (sanitizers).
-  Tally t = concurrent_calls(srv.door(), 70, "hold-long");
+  Tally t = concurrent_calls(srv.door(), 70, "hold", 70);
   EXPECT_EQ(t.ok, 64);
   EXPECT_EQ(t.eagain, 6) << "calls that needed a second connection";
   EXPECT_EQ(t.other, 0);
@@ -175,6 +222,7 @@ TEST(Limits, ClientConnectionsBeyondTheLimitGetEAGAIN) {
 }
 
 TEST(Limits, DoorCallsLimitCountsEveryClient) {
+  gate_reset();
   ServerProcess srv = limited_server(DOOR_PARAM_CALLS_MAX_NP, 3);
   int d = srv.door();
   int pipefd[2];
@@ -182,13 +230,13 @@ TEST(Limits, DoorCallsLimitCountsEveryClient) {
   pid_t other = fork();
   if (other == 0) {  // a second client process: two concurrent calls
     close(pipefd[0]);
-    Tally t = concurrent_calls(d, 2, "hold");
+    Tally t = concurrent_calls(d, 2, "hold");  // the parent opens the gate
     (void)!write(pipefd[1], &t, sizeof t);
     _exit(0);
   }
   close(pipefd[1]);
-  usleep(50 * 1000);  // the other client's calls are running
-  Tally mine = concurrent_calls(d, 2, "hold");
+  // Four calls from two processes; the gate opens once all four settled.
+  Tally mine = concurrent_calls(d, 2, "hold", 4);
   Tally theirs{};
   ASSERT_EQ(read(pipefd[0], &theirs, sizeof theirs), static_cast<ssize_t>(sizeof theirs));
   close(pipefd[0]);
@@ -199,20 +247,25 @@ TEST(Limits, DoorCallsLimitCountsEveryClient) {
 }
 
 TEST(Limits, ClientAtItsLimitDoesNotStarveOthers) {
+  gate_reset();
   ServerProcess srv = limited_server(DOOR_PARAM_CLIENT_CALLS_MAX_NP, 4);
   int d = srv.door();
   pid_t hog = fork();
-  if (hog == 0) {  // floods with slow calls from 32 threads for ~2 s
-    alarm(30);
+  if (hog == 0) {  // floods with held calls from 32 threads until the gate opens
+    alarm(120);
     std::vector<std::thread> ts;
     for (int i = 0; i < 32; i++)
       ts.emplace_back([&] {
-        for (int k = 0; k < 5; k++) call_str(d, "hold");
+        while (!g_gate->open.load()) {
+          call_str(d, "hold");
+          g_gate->returned++;
+        }
       });
     for (auto &t : ts) t.join();
     _exit(0);
   }
-  usleep(100 * 1000);
+  ASSERT_TRUE(gate_wait_until([](int e, int r) { return e == 4 && r > 0; }))
+      << "the hog holds its 4 calls and is being refused more";
   int good = 0;
   for (int i = 0; i < 50; i++) good += call_str(d, "ok" + std::to_string(i)) == "ok" + std::to_string(i);
   EXPECT_EQ(good, 50) << "another client keeps getting answers";
@@ -220,17 +273,20 @@ TEST(Limits, ClientAtItsLimitDoesNotStarveOthers) {
   // The hog engages at most 4 server threads; the pool holds a few more
   // (ours, idle ones, the reactor): nowhere near one per hog thread.
   EXPECT_LT(threads, 16) << "a client at its limit must not grow the pool";
+  EXPECT_EQ(g_gate->entered.load(), 4) << "never more than the hog's 4 calls inside";
+  g_gate->open = 1;
   kill(hog, SIGKILL);
   waitpid(hog, nullptr, 0);
 }
 
 TEST(Limits, LargeArgumentsBeyondTheByteLimits) {
+  gate_reset();
   ServerProcess srv = limited_server(DOOR_PARAM_CLIENT_INFLIGHT_MAX_NP, 1 << 20);
   int d = srv.door();
   std::string big(2 << 20, 'x');
   EXPECT_EQ(call_str(d, big), "ERR:" + std::to_string(E2BIG)) << "larger than the limit by itself";
   std::string half(600 * 1024, 'y');  // two of these do not fit at once
-  Tally t = concurrent_calls(d, 2, half);
+  Tally t = concurrent_calls(d, 2, half, 2);
   EXPECT_EQ(t.ok, 1);
   EXPECT_EQ(t.eagain, 1) << "fits alone, not beside a running call";
   EXPECT_EQ(call_str(d, half), std::to_string(half.size())) << "budget returned after the call";
@@ -241,13 +297,15 @@ TEST(Limits, LargeArgumentsBeyondTheByteLimits) {
 }
 
 TEST(Limits, DoorByteLimitCountsEveryClient) {
+  gate_reset();
   ServerProcess srv = limited_server(DOOR_PARAM_INFLIGHT_MAX_NP, 1 << 20);
   int d = srv.door();
   std::string half(600 * 1024, 'y');
   pid_t other = fork();
   if (other == 0) _exit(call_str(d, half) == std::to_string(half.size()) ? 0 : 1);
-  usleep(100 * 1000);  // the other client's call holds 600 KiB
+  ASSERT_TRUE(gate_wait_until([](int e, int) { return e == 1; })) << "the other client's call holds 600 KiB";
   std::string r = call_str(d, half);
+  g_gate->open = 1;
   int st;
   waitpid(other, &st, 0);
   EXPECT_EQ(r, "ERR:" + std::to_string(EAGAIN));
