@@ -147,10 +147,9 @@ void kill_clients(int d, long cycles) {
   }
 }
 
-/// Mappings the server may gain without a leak (sanitizer allocators map
-/// new regions as they go); a leaked call region or thread stack per cycle
-/// would add hundreds.
-constexpr int kMapsSlack = 32;
+/// Mappings the server may gain without a leak; a leaked call region or
+/// thread stack per cycle would add hundreds.
+constexpr int kMapsSlack = 32 + doortest::kSanitizerMapsSlack;
 
 /// Waits until the server's counts are back within the given slack of
 /// `base` (connections of dead clients are torn down asynchronously).
@@ -185,7 +184,7 @@ TEST(Faults, ClientsKilledMidCallThousandsOfTimesLeakNothing) {
   auto t0 = std::chrono::steady_clock::now();
   kill_clients(d, cycles);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  ProcCounts after = settle(d, base, 4, kMapsSlack, 16 * 1024);
+  ProcCounts after = settle(d, base, 4, kMapsSlack, 16 * 1024 + doortest::kSanitizerRssSlackKb);
   RecordProperty("cycles", std::to_string(cycles));
   std::printf("%ld kill cycles in %.1f s; server fds %d->%d threads %d->%d maps %d->%d rss %ld->%ld KiB\n", cycles,
               secs, base.fds, after.fds, base.threads, after.threads, base.maps, after.maps, base.rss_kb,
@@ -292,7 +291,7 @@ TEST(Faults, ServerThreadsExitingMidCallAreReplaced) {
   bystander.join();
   EXPECT_EQ(bad.load(), 0);
   EXPECT_GT(good.load(), 0);
-  ProcCounts after = settle(d, base, 4, kMapsSlack, 16 * 1024);
+  ProcCounts after = settle(d, base, 4, kMapsSlack, 16 * 1024 + doortest::kSanitizerRssSlackKb);
   EXPECT_LE(after.fds, base.fds);
   EXPECT_LE(after.threads, base.threads + 4) << "exited threads must not accumulate";
   EXPECT_LE(after.maps, base.maps + kMapsSlack);
