@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -135,6 +136,45 @@ inline constexpr int kSanitizerMapsSlack = 64;
 inline constexpr long kSanitizerRssSlackKb = 0;
 inline constexpr int kSanitizerMapsSlack = 0;
 #endif
+
+/// Holds calls inside a server until the test has seen what it waits for
+/// (every call it started entered or came back refused, say), so "these
+/// calls overlap" never rests on a sleep being long enough: valgrind and
+/// the sanitizers start threads slowly. Shared memory made at start-up,
+/// before any fork: servers, clients and the test all see one gate.
+struct CallGate {
+  std::atomic<int> entered{0};   // calls held (or let through) by gate_hold
+  std::atomic<int> returned{0};  // calls the test counted back
+  std::atomic<int> open{0};
+};
+inline CallGate *const g_gate = [] {
+  void *p = mmap(nullptr, sizeof(CallGate), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  return new (p) CallGate;
+}();
+
+/// Closes the gate and zeroes its counts (before starting the server).
+inline void gate_reset() {
+  g_gate->entered = 0;
+  g_gate->returned = 0;
+  g_gate->open = 0;
+}
+
+/// Server side: counts the call in, then waits (at most 2 minutes) for
+/// the test to open the gate.
+inline void gate_hold() {
+  g_gate->entered++;
+  for (int i = 0; i < 120000 && !g_gate->open.load(); i++) usleep(1000);
+}
+
+/// Test side: waits (at most 2 minutes) until `settled(entered, returned)`.
+template <class Pred>
+bool gate_wait_until(Pred settled) {
+  for (int i = 0; i < 120000; i++) {
+    if (settled(g_gate->entered.load(), g_gate->returned.load())) return true;
+    usleep(1000);
+  }
+  return false;
+}
 
 /// What a process holds: open descriptors, threads, mappings, resident
 /// memory. Leaks of connections, regions or server threads show here.

@@ -8,7 +8,6 @@
 #include <dirent.h>
 #include <door.h>
 #include <gtest/gtest.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,6 +21,10 @@
 #include "door_test_util.h"
 
 using doortest::call_str;
+using doortest::g_gate;
+using doortest::gate_hold;
+using doortest::gate_reset;
+using doortest::gate_wait_until;
 using doortest::ServerProcess;
 
 namespace {
@@ -33,44 +36,6 @@ int count_dir(const char *path) {
     closedir(d);
   }
   return n;
-}
-
-/// Holds calls inside the server until the test has seen every call it
-/// started either enter the server or come back refused, so "these calls
-/// overlap" never rests on a sleep being long enough (valgrind and the
-/// sanitizers start threads slowly). Shared memory made before any fork:
-/// servers, clients and the test all see one gate.
-struct Gate {
-  std::atomic<int> entered{0};   // calls inside the server procedure
-  std::atomic<int> returned{0};  // calls that came back to a client
-  std::atomic<int> open{0};
-};
-Gate *const g_gate = [] {
-  void *p = mmap(nullptr, sizeof(Gate), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  return new (p) Gate;
-}();
-
-void gate_reset() {
-  g_gate->entered = 0;
-  g_gate->returned = 0;
-  g_gate->open = 0;
-}
-
-/// Server side: counts the call in, then waits (at most 2 minutes) for
-/// the test to open the gate.
-void gate_hold() {
-  g_gate->entered++;
-  for (int i = 0; i < 120000 && !g_gate->open.load(); i++) usleep(1000);
-}
-
-/// Test side: waits (at most 2 minutes) until `settled(entered, returned)`.
-template <class Pred>
-bool gate_wait_until(Pred settled) {
-  for (int i = 0; i < 120000; i++) {
-    if (settled(g_gate->entered.load(), g_gate->returned.load())) return true;
-    usleep(1000);
-  }
-  return false;
 }
 
 /// "hold": held at the gate, then echoes; "threads": the server's thread
