@@ -85,15 +85,13 @@ if [[ "${DOOR_SANITIZERS:-1}" != 0 ]]; then
   # on purpose; tests/tsan.supp explains the suppressed report family.
   # GTEST_FILTER leaves out the tests TSan cannot judge (README,
   # "Sanitizers"): fork children that join or detach threads (GCC 12's
-  # TSan kills them: "dup thread with used id"), a mapping-count check
-  # that TSan's own shadow mappings outgrow, and one test whose timing
+  # TSan kills them: "dup thread with used id") and one test whose timing
   # TSan's slowdown breaks under load (server descriptors settling while
   # threads exit mid-call). All of them run in the main and ASan+UBSan
   # stages.
   TSAN_SKIP=(DoorRevoke.EBADF_CallerWaitingForServerThread
              Limits.DoorCallsLimitCountsEveryClient
              Limits.ClientAtItsLimitDoesNotStarveOthers
-             Faults.ClientsKilledMidCallThousandsOfTimesLeakNothing
              Faults.ServerThreadsExitingMidCallAreReplaced)
   cmake -S . -B "$BUILD_DIR-tsan" "${SAN_ARGS[@]}" -DDOOR_SANITIZE=thread >/dev/null
   cmake --build "$BUILD_DIR-tsan" -j"$(nproc)"
