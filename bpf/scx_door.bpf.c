@@ -136,6 +136,8 @@ struct cpu_ctx {
 	u64 swap_pid;     /* swap mode: waker preempted by its handoff */
 	u64 last_dispatch; /* last time this CPU consulted the shared DSQ */
 	u64 handoff_at;   /* when (bpf_ktime_get_ns) */
+	u64 run_pid;      /* the task running here, and its */
+	u64 run_exec;     /* se.sum_exec_runtime when it started */
 	u32 armed;
 	u32 cpu;
 };
@@ -421,15 +423,37 @@ void BPF_STRUCT_OPS(door_running, struct task_struct *p)
 		vtime_now = p->scx.dsq_vtime;
 
 	c = bpf_map_lookup_elem(&cpu_ctxs, &key);
+	if (c) {
+		c->run_pid = p->pid;
+		c->run_exec = p->se.sum_exec_runtime;
+	}
 	if (c && c->pending_pid == (u64)p->pid)
 		c->pending_pid = 0;
 	if (c && c->swap_pid == (u64)p->pid)
 		c->swap_pid = 0;
 }
 
+/* Run time of the run that ends now, from the kernel's own clock (updated
+ * just before ops.stopping), not from the slice: bound 1 cuts the waker's
+ * slice, and "slice given less slice left" then counted the cut as run
+ * time (4.75 ms of vtime per handoff, charged to callers). */
+static __always_inline u64 run_time(struct task_struct *p)
+{
+	u32 key = bpf_get_smp_processor_id();
+	struct cpu_ctx *c = bpf_map_lookup_elem(&cpu_ctxs, &key);
+	u64 now = p->se.sum_exec_runtime;
+
+	if (c && c->run_pid == (u64)p->pid) {
+		c->run_pid = 0;
+		return now > c->run_exec ? now - c->run_exec : 0;
+	}
+	/* ops.running did not see this run (attached mid-run): slice based */
+	return p->scx.slice < slice_ns ? slice_ns - p->scx.slice : 0;
+}
+
 void BPF_STRUCT_OPS(door_stopping, struct task_struct *p, bool runnable)
 {
-	u64 used = p->scx.slice < slice_ns ? slice_ns - p->scx.slice : 0;
+	u64 used = run_time(p);
 	u64 weight = p->scx.weight ? p->scx.weight : 100;
 	struct scx_door_task_ctx *tctx = bpf_task_storage_get(&task_ctx, p, NULL, 0);
 
@@ -486,6 +510,7 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(door_init)
 		c->armed = 0;
 		c->pending_pid = 0;
 		c->swap_pid = 0;
+		c->run_pid = 0;
 		ret = bpf_timer_init(&c->timer, &cpu_ctxs, CLOCK_MONOTONIC);
 		if (ret && ret != -16 /* -EBUSY: reused across a reload */)
 			return ret;

@@ -266,8 +266,13 @@ test_charge() {
 	[ "$(field rounds "$l")" = $n ] || fail="$fail incomplete"
 	ge "$ch" $((n * 3 / 4)) || fail="$fail charged=$ch<$((n * 3 / 4))"
 	ge "$us" $((n * 200)) || fail="$fail charged_us=$us<$((n * 200))"
+	# ... and no more than ran: the whole machine's busy time over the
+	# rounds (plus the 50 warm-up calls) bounds what servers can have run
+	# for their callers. A slice cut counted as run time broke this once.
+	cap=$(awk -v r=$n -v c="$(field cpu_us_per_call "$l")" 'BEGIN { printf "%d", 2 * r * c }')
+	le "$us" "$cap" || fail="$fail charged_us=$us>2*busy=$cap"
 	[ "$(sstat charged /tmp/ch0.log)" = 0 ] || fail="$fail control-charged"
-	if [ -z "$fail" ]; then result charge PASS "charged=$ch charged_us=$us (work $((n * 400)) us)"
+	if [ -z "$fail" ]; then result charge PASS "charged=$ch charged_us=$us (work $((n * 400)) us, busy <= $cap us)"
 	else result charge FAIL "$fail"
 	fi
 }
