@@ -209,6 +209,22 @@ def targets(host, vm_by_label):
                              f"({ratio(s, b):.2f}x), vs default {fmt(dd)} us ({ratio(s, dd):.2f}x)")
         out.append(("VM: door_call with scx_door beats binder and door_call without scx_door (p50, TCG)",
                     verdict, "; ".join(parts)))
+    # 6. VM saturation: at least as many callers as CPUs, scx_door must not lose calls/s
+    if dflt and scx:
+        cpus = int(scx.runs[0]["machine"].get("cpus_online") or 1)
+        busy = [n for n in scx.callers if n >= cpus and n in dflt.callers]
+        parts, verdict = [], ("PASS" if busy else "SKIP")
+        for n in busy:
+            s = scx.stat(scx.conc, ("door_call", n), "calls_per_s")[0]
+            d = dflt.stat(dflt.conc, ("door_call", n), "calls_per_s")[0]
+            if math.isnan(s) or math.isnan(d):
+                verdict = "MISS"
+                parts.append(f"{n} callers: incomplete")
+                continue
+            verdict = verdict if s >= d else "MISS"
+            parts.append(f"{n} callers: {fmt(s)}/s with scx_door vs {fmt(d)}/s ({s / d:.2f}x)")
+        out.append((f"VM: door_call with scx_door never worse at saturation (>= {cpus} callers on {cpus} CPUs, "
+                    "calls/s, TCG)", verdict, "; ".join(parts) or "no VM throughput sweep"))
     return out
 
 
@@ -553,6 +569,21 @@ def main():
         L += [f"![vm]({p})" for p in pngs if "vm_" in p] + [""]
         for label, res in vms.items():
             L += [f"### scheduler: {label}", ""] + latency_tables(res)
+        if any(r.callers for r in vms.values()):
+            L += ["### Saturation: calls/s vs concurrent callers (unpinned, 8 B)", "",
+                  "| mechanism | scheduler | " + " | ".join(f"{n} caller{'s' if n > 1 else ''}"
+                                                        for n in any_vm.callers) + " |",
+                  "| --- | --- | " + " | ".join("---:" for _ in any_vm.callers) + " |"]
+            for m in any_vm.names:
+                for label, res in vms.items():
+                    cells = []
+                    for n in any_vm.callers:
+                        c = res.stat(res.conc, (m, n), "calls_per_s")[0]
+                        u = res.stat(res.conc, (m, n), "cpu_us_per_call")[0]
+                        cells.append("ERROR" if ("concurrency", m, n) in res.errors else f"{fmt(c)}/s, {fmt(u)} us CPU")
+                    L.append(f"| {m} | {label} | " + " | ".join(cells) + " |")
+            L += ["", "Each caller is a process calling back to back; with at least as many callers as vCPUs every "
+                  "CPU is busy, the case where the handoff must not cost throughput.", ""]
         if a.vm_log:
             L += [f"Console log: `{os.path.basename(a.vm_log)}`.", ""]
         L += ["**What TCG figures can and cannot show.** TCG emulates every instruction in software: a guest "

@@ -5,7 +5,8 @@
 # bench/vm/run.sh through tests/vm/run.sh --init.
 #
 # Loads binder_linux (/dev/binder), then runs door_bench_vm (door_call,
-# binder, futex, pipe; unpinned) DOOR_BENCH_REPS times, each time first
+# binder, futex, pipe; unpinned; latency and a 1..8-caller throughput
+# sweep) DOOR_BENCH_REPS times, each time first
 # under the default scheduler and then with scx_door loaded, in this one
 # boot: the two schedulers alternate, so both see the same emulator state.
 # Every run's JSON is printed on the console as one line
@@ -60,12 +61,14 @@ stop_scx() {
 }
 
 if [ "${DOOR_BENCH_MODE:-full}" = quick ]; then
-	ARGS="--iters 1000 --min-iters 50 --warmup 50 --cell-ms 150"
+	ARGS="--iters 1000 --min-iters 50 --warmup 50 --cell-ms 150 --conc-ms 300"
 else
-	ARGS="--iters 3000 --min-iters 100 --warmup 100 --cell-ms 400"
+	ARGS="--iters 3000 --min-iters 100 --warmup 100 --cell-ms 400 --conc-ms 800"
 fi
-COMMON="--repeats 1 --no-concurrency --placement unpinned --only door_call,binder,futex,pipe
-        --payloads 8,4096,65536,1048576 --cell-timeout 120"
+# The throughput sweep runs 1..4x the vCPUs in callers: from 2 callers on,
+# every CPU is busy (saturation), where the handoff must not cost calls/s.
+COMMON="--repeats 1 --placement unpinned --only door_call,binder,futex,pipe
+        --payloads 8,4096,65536,1048576 --callers 1,2,4,8 --conc-payload 8 --cell-timeout 120"
 
 # bench LABEL REP: one door_bench_vm run, its JSON on one console line
 bench() {

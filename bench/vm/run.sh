@@ -36,8 +36,8 @@ done
 KDIR=$("$ROOT/scripts/vm/fetch-kernel.sh" --binder) || { echo "bench/vm/run.sh: kernel/binder fetch failed" >&2; exit 2; }
 
 # Per run under TCG: about 20 s (quick) to 60 s (full) per scheduler.
-per_rep=300
-[[ $MODE == quick ]] && per_rep=120
+per_rep=420
+[[ $MODE == quick ]] && per_rep=180
 timeout=$((120 + REPS * per_rep))
 "$ROOT/tests/vm/run.sh" --build-dir "$BUILD" --scx-door "$BUILD/scx_door/scx_door" \
 	--pingpong "$BUILD/tests/vm/vm_pingpong" --door-pingpong /nonexistent \
