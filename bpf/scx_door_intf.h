@@ -123,7 +123,7 @@ struct scx_door_uei {
 /** Indices of the per-CPU stats array (BPF) and the --stats line. */
 enum scx_door_stat {
 	SCX_DOOR_STAT_WAKEUPS = 0,   /**< select_cpu calls */
-	SCX_DOOR_STAT_HANDOFF,       /**< wakee placed at the head of the waker's CPU */
+	SCX_DOOR_STAT_HANDOFF,       /**< wakee handed the waker's CPU */
 	SCX_DOOR_STAT_NO_INTENT,     /**< registered waker, record idle/invalid */
 	SCX_DOOR_STAT_READ_FAULT,    /**< intent record not readable */
 	SCX_DOOR_STAT_TARGET_MISMATCH, /**< wakee is a door thread, but not the target */
@@ -133,13 +133,13 @@ enum scx_door_stat {
 	SCX_DOOR_STAT_EXITING,       /**< waker is exiting */
 	SCX_DOOR_STAT_OVERLOADED,    /**< waker's local DSQ already busy */
 	SCX_DOOR_STAT_CONTINUE,      /**< REPLY_CONTINUE: normal placement */
-	SCX_DOOR_STAT_SAFETY_KICK,   /**< safety net preempted a non-blocking waker */
+	SCX_DOOR_STAT_SAFETY_KICK,   /**< rendezvous: safety net preempted a waker */
 	SCX_DOOR_STAT_DIRECT_IDLE,   /**< non-door wake-up dispatched to an idle CPU */
 	SCX_DOOR_STAT_ENQUEUED,      /**< tasks queued on the shared vtime DSQ */
 	SCX_DOOR_STAT_REGISTERED,    /**< registrations accepted (loader-side) */
 	SCX_DOOR_STAT_REG_REJECTED,  /**< registrations refused (loader-side) */
 	SCX_DOOR_STAT_FAIRNESS,      /**< shared DSQ starved for a slice: no handoff */
-	SCX_DOOR_STAT_SWAP_REQUEUE,  /**< swap mode: preempted callers requeued locally */
+	SCX_DOOR_STAT_SWAP_REQUEUE,  /**< swap mode: preempted wakers requeued locally */
 	SCX_DOOR_STAT_CHARGED,       /**< server run periods charged to their caller */
 	SCX_DOOR_STAT_CHARGED_US,    /**< microseconds of server run time so charged */
 	SCX_DOOR_NR_STATS,

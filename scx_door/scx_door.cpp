@@ -69,7 +69,7 @@ struct StatDesc {
 // Order of the --stats line. Keys are stable: tests and tools parse them.
 constexpr StatDesc kStats[] = {
     {SCX_DOOR_STAT_WAKEUPS, "wakeups", "select_cpu calls (all wake-ups of scx tasks)"},
-    {SCX_DOOR_STAT_HANDOFF, "handoffs", "door wake-ups placed at the head of the waker's CPU"},
+    {SCX_DOOR_STAT_HANDOFF, "handoffs", "door wake-ups handed the waker's CPU"},
     {SCX_DOOR_STAT_NO_INTENT, "no_intent", "registered waker whose record was idle or invalid"},
     {SCX_DOOR_STAT_READ_FAULT, "read_fault", "registered waker whose record was unreadable"},
     {SCX_DOOR_STAT_TARGET_MISMATCH, "target_mismatch",
@@ -82,11 +82,12 @@ constexpr StatDesc kStats[] = {
     {SCX_DOOR_STAT_FAIRNESS, "fairness",
      "no handoff: tasks waited on the shared DSQ and this CPU ran handoffs for a slice"},
     {SCX_DOOR_STAT_CONTINUE, "continue", "REPLY_CONTINUE wake-ups (normal placement)"},
-    {SCX_DOOR_STAT_SAFETY_KICK, "safety_kick", "handoffs rescued by the safety-net timer"},
+    {SCX_DOOR_STAT_SAFETY_KICK, "safety_kick",
+     "--rendezvous: handoffs rescued by the safety-net timer"},
     {SCX_DOOR_STAT_DIRECT_IDLE, "direct_idle", "non-handoff wake-ups sent to an idle CPU"},
     {SCX_DOOR_STAT_ENQUEUED, "enqueued", "tasks queued on the shared vtime DSQ"},
     {SCX_DOOR_STAT_SWAP_REQUEUE, "swap_requeue",
-     "--swap: callers preempted by their handoff, requeued behind the server"},
+     "swap mode: wakers preempted by their handoff, requeued behind the wakee"},
     {SCX_DOOR_STAT_CHARGED, "charged", "server run periods charged to the caller they ran for"},
     {SCX_DOOR_STAT_CHARGED_US, "charged_us", "microseconds of server run time charged to callers"},
     {SCX_DOOR_STAT_REGISTERED, "registered", "thread registrations accepted (daemon)"},
@@ -339,7 +340,7 @@ int main(int argc, char **argv) {
       "(and back on door_return)."};
   double stats_secs = 0;
   bool help_stats = false, version = false, partial = false, no_handoff = false, no_pin = false,
-       swap = false;
+       swap = false, rendezvous = false;
   std::uint64_t slice_us = 5000, bound_us = 250, debug_error_after = 0;
   std::uint32_t local_max = 2, timeout_ms = 5000;
   std::string sock_path = SCX_DOOR_SOCK_PATH;
@@ -352,14 +353,18 @@ int main(int argc, char **argv) {
                "Partial mode: only SCHED_EXT threads (registered door threads opt in)");
   app.add_option("-s,--slice-us", slice_us, "Time slice in microseconds");
   app.add_option("-b,--handoff-bound-us", bound_us,
-                 "Preempt a waker that has not blocked this long after a handoff");
+                 "--rendezvous: preempt a waker that has not blocked this long after a handoff");
   app.add_option("--local-max", local_max,
                  "No handoff when the waker's local DSQ holds this many tasks");
   app.add_option("--timeout-ms", timeout_ms, "sched_ext watchdog timeout (max 30000)");
   app.add_flag("--no-handoff", no_handoff, "Disable the door handoff (plain vtime scheduler)");
-  app.add_flag("--swap", swap,
-               "Swap handoff: preempt the waker at once (no safety-net timer needed) instead "
-               "of letting it run until it blocks");
+  CLI::Option *swap_opt =
+      app.add_flag("--swap", swap,
+                   "Swap handoff (the default): the waker yields its CPU to the wakee at once");
+  app.add_flag("--rendezvous", rendezvous,
+               "Rendezvous handoff: the waker runs on until it blocks (bounded by a slice "
+               "clamp and a safety-net timer, --handoff-bound-us)")
+      ->excludes(swap_opt);
   app.add_option("--socket", sock_path, "Registration socket path");
   app.add_flag("--no-pin", no_pin, "Do not pin/reuse the registration map in bpffs");
   app.add_option("--debug-error-after", debug_error_after,
@@ -397,7 +402,7 @@ int main(int argc, char **argv) {
   skel->rodata->handoff_bound_ns = bound_us * 1000;
   skel->rodata->local_max = local_max;
   skel->rodata->handoff_enabled = !no_handoff;
-  skel->rodata->handoff_swap = swap;
+  skel->rodata->handoff_swap = !rendezvous;
   skel->rodata->debug_error_after = debug_error_after;
   skel->struct_ops.door_ops->timeout_ms = timeout_ms;
   if (partial) skel->struct_ops.door_ops->flags |= SCX_DOOR_OPS_SWITCH_PARTIAL;
@@ -435,8 +440,8 @@ int main(int argc, char **argv) {
   log_line("scx_door: attached (%s mode, slice %llu us, %s)\n", partial ? "partial" : "full",
            static_cast<unsigned long long>(slice_us),
            no_handoff ? "handoff off"
-           : swap     ? "swap handoff"
-                      : ("rendezvous handoff, bound " + std::to_string(bound_us) + " us").c_str());
+           : !rendezvous ? "swap handoff"
+                         : ("rendezvous handoff, bound " + std::to_string(bound_us) + " us").c_str());
 
   // Sleep until a signal, the scheduler's exit (ops.exit posts a record to
   // the exit_rb ring buffer, whose fd polls readable) or the next stats

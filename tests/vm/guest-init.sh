@@ -13,9 +13,13 @@
 #            scx_door (>= 95% same CPU, ~0 IPIs and migrations per call),
 #            then unload -> run -> reload with the same registered processes,
 #            and a --no-handoff control run
-#   bound    a caller that spins after waking: the safety net must fire
-#   swap     --swap (preempting handoff): same assertions, one handoff and
-#            one local requeue per call, no safety-net kicks
+#            (the default swap handoff: one handoff and one local requeue
+#            per call, no safety-net kicks)
+#   bound    a caller that spins after waking: with --rendezvous the safety
+#            net must fire; in swap mode the wakee runs at once (requeues,
+#            no kicks)
+#   rendezvous --rendezvous (non-preempting handoff): the handoff
+#            assertions, and no swap requeues
 #   charge   the server works 400 us per call: its run time is charged to
 #            the caller (>= 3/4 charged periods per call, >= half the work in
 #            charged_us), none with --no-handoff
@@ -207,6 +211,10 @@ test_handoff() {
 	ge "$h2" "$ROUNDS" || fail="$fail handoffs2=$h2"
 	[ "$r2" = 0 ] || fail="$fail reregistered=$r2"
 	[ "$(sstat target_mismatch /tmp/h1.log)" = 0 ] || fail="$fail target_mismatch"
+	# swap (the default): the waker yields at once, so every call is
+	# requeued once and the safety net never has anything to do
+	ge "$(sstat swap_requeue /tmp/h1.log)" "$ROUNDS" || fail="$fail swap_requeue"
+	[ "$(sstat safety_kick /tmp/h1.log)" = 0 ] || fail="$fail safety_kick"
 	[ "$(sstat handoffs /tmp/h3.log)" = 0 ] || fail="$fail control-handoffs"
 	# the control run proves the handoff, not sched_ext as such, moves the wakee
 	le "$(field same_cpu "$c")" 50 || fail="$fail control-same_cpu"
@@ -217,35 +225,47 @@ test_handoff() {
 	fi
 }
 
-test_swap() {
-	start_scx /tmp/swap.log --stats 1 --swap || { result swap FAIL "did not attach"; return; }
-	l=$(vm_pingpong --rounds $ROUNDS --label swap | grep '^PINGPONG')
+test_rendezvous() {
+	start_scx /tmp/rv.log --stats 1 --rendezvous || { result rendezvous FAIL "did not attach"; return; }
+	l=$(vm_pingpong --rounds $ROUNDS --label rendezvous | grep '^PINGPONG')
 	sleep 1.1
 	stop_scx
-	echo "$l"; grep '^\[scx_door\]' /tmp/swap.log | tail -n1
+	echo "$l"; grep '^\[scx_door\]' /tmp/rv.log | tail -n1
 	fail=
-	check_handoff swap "$l" || fail="$fail handoff"
-	# one handoff per call (the caller never sleeps), each one requeued
-	ge "$(sstat swap_requeue /tmp/swap.log)" $ROUNDS || fail="$fail swap_requeue"
-	[ "$(sstat safety_kick /tmp/swap.log)" = 0 ] || fail="$fail safety_kick"
+	check_handoff rendezvous "$l" || fail="$fail handoff"
+	# both directions hand off (the waker blocks by itself), nobody is
+	# preempted by a handoff
+	ge "$(sstat handoffs /tmp/rv.log)" $((ROUNDS * 19 / 10)) || fail="$fail handoffs"
+	[ "$(sstat swap_requeue /tmp/rv.log)" = 0 ] || fail="$fail swap_requeue"
 	[ $SCX_RC -eq 0 ] || fail="$fail rc"
-	if [ -z "$fail" ]; then result swap PASS "handoffs=$(sstat handoffs /tmp/swap.log) swap_requeue=$(sstat swap_requeue /tmp/swap.log)"
-	else result swap FAIL "$fail"
+	if [ -z "$fail" ]; then result rendezvous PASS "handoffs=$(sstat handoffs /tmp/rv.log) safety_kick=$(sstat safety_kick /tmp/rv.log)"
+	else result rendezvous FAIL "$fail"
 	fi
 }
 
 test_bound() {
-	start_scx /tmp/b.log --stats 1 --handoff-bound-us 250 || { result bound FAIL "did not attach"; return; }
+	start_scx /tmp/b.log --stats 1 --rendezvous --handoff-bound-us 250 || { result bound FAIL "did not attach"; return; }
 	l=$(vm_pingpong --rounds 100 --spin-us 3000 --label spin | grep '^PINGPONG')
 	sleep 1.1
 	st=$(state)
 	stop_scx
+	rc=$SCX_RC
 	echo "$l"; grep '^\[scx_door\]' /tmp/b.log | tail -n1
+	# swap mode: the same spinning waker is preempted by its own handoff
+	start_scx /tmp/bs.log --stats 1 || { result bound FAIL "swap did not attach"; return; }
+	w=$(vm_pingpong --rounds 100 --spin-us 3000 --label spin-swap | grep '^PINGPONG')
+	sleep 1.1
+	stop_scx
+	echo "$w"; grep '^\[scx_door\]' /tmp/bs.log | tail -n1
 	k=$(sstat safety_kick /tmp/b.log)
-	if [ "$(field rounds "$l")" != 100 ]; then result bound FAIL "incomplete"
-	elif [ "$st" != enabled ] || [ $SCX_RC -ne 0 ]; then result bound FAIL "scheduler ejected"
-	elif ! ge "$k" 50; then result bound FAIL "safety_kick=$k < 50"
-	else result bound PASS "safety_kick=$k"
+	fail=
+	[ "$(field rounds "$l")" = 100 ] && [ "$(field rounds "$w")" = 100 ] || fail="$fail incomplete"
+	[ "$st" = enabled ] && [ $rc -eq 0 ] && [ $SCX_RC -eq 0 ] || fail="$fail scheduler-ejected"
+	ge "$k" 50 || fail="$fail safety_kick=$k<50"
+	[ "$(sstat safety_kick /tmp/bs.log)" = 0 ] || fail="$fail swap-safety_kick"
+	ge "$(sstat swap_requeue /tmp/bs.log)" 100 || fail="$fail swap_requeue"
+	if [ -z "$fail" ]; then result bound PASS "safety_kick=$k swap_requeue=$(sstat swap_requeue /tmp/bs.log)"
+	else result bound FAIL "$fail"
 	fi
 }
 
@@ -478,11 +498,11 @@ test_eject() {
 	fi
 }
 
-# bench_line NAME SCX SWAP DEFAULT PINNED: one report line
+# bench_line NAME SCX RENDEZVOUS DEFAULT PINNED: one report line
 bench_line() {
 	ratio=$(awk -v a="$(field rps "$2")" -v b="$(field rps "$4")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
 	sratio=$(awk -v a="$(field rps "$3")" -v b="$(field rps "$4")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
-	echo "BENCH $1: scx_door rps=$(field rps "$2") p50=$(field rtt_p50_us "$2")us p99=$(field rtt_p99_us "$2")us same_cpu=$(field same_cpu "$2")% ipi_per_call=$(field ipi_per_call "$2") | scx_door --swap rps=$(field rps "$3") p50=$(field rtt_p50_us "$3")us p99=$(field rtt_p99_us "$3")us same_cpu=$(field same_cpu "$3")% ipi_per_call=$(field ipi_per_call "$3") | default rps=$(field rps "$4") p50=$(field rtt_p50_us "$4")us p99=$(field rtt_p99_us "$4")us same_cpu=$(field same_cpu "$4")% ipi_per_call=$(field ipi_per_call "$4") | pinned-1cpu rps=$(field rps "$5") p50=$(field rtt_p50_us "$5")us | speedup=${ratio}x swap_speedup=${sratio}x"
+	echo "BENCH $1: scx_door rps=$(field rps "$2") p50=$(field rtt_p50_us "$2")us p99=$(field rtt_p99_us "$2")us same_cpu=$(field same_cpu "$2")% ipi_per_call=$(field ipi_per_call "$2") | scx_door --rendezvous rps=$(field rps "$3") p50=$(field rtt_p50_us "$3")us p99=$(field rtt_p99_us "$3")us same_cpu=$(field same_cpu "$3")% ipi_per_call=$(field ipi_per_call "$3") | default rps=$(field rps "$4") p50=$(field rtt_p50_us "$4")us p99=$(field rtt_p99_us "$4")us same_cpu=$(field same_cpu "$4")% ipi_per_call=$(field ipi_per_call "$4") | pinned-1cpu rps=$(field rps "$5") p50=$(field rtt_p50_us "$5")us | speedup=${ratio}x rendezvous_speedup=${sratio}x"
 }
 
 test_bench() {
@@ -501,8 +521,8 @@ test_bench() {
 			start_scx /tmp/bench.log || continue
 			s=$($prog $opt --rounds $n --max-seconds 60 --label scx | grep '^PINGPONG')
 			stop_scx
-			start_scx /tmp/bench.log --swap || continue
-			w=$($prog $opt --rounds $n --max-seconds 60 --label scx-swap | grep '^PINGPONG')
+			start_scx /tmp/bench.log --rendezvous || continue
+			w=$($prog $opt --rounds $n --max-seconds 60 --label scx-rendezvous | grep '^PINGPONG')
 			stop_scx
 			echo "$d"; echo "$p"; echo "$s"; echo "$w"
 			bench_line "$prog/$mode" "$s" "$w" "$d" "$p"
@@ -519,7 +539,7 @@ for t in $(echo "${DOOR_TESTS:-load,error,handoff,bound}" | tr ',' ' '); do
 	error) test_error ;;
 	handoff) test_handoff ;;
 	bound) test_bound ;;
-	swap) test_swap ;;
+	rendezvous) test_rendezvous ;;
 	charge) test_charge ;;
 	idle) test_idle ;;
 	fairness) test_fairness ;;

@@ -11,7 +11,7 @@
 #                   [--init FILE] [--bin PATH]... [--file SRC:DST]... [--append "ARGS"]
 #
 # LIST: comma-separated guest tests (see tests/vm/guest-init.sh); default
-# all of load,error,handoff,bound,swap,charge,security,partial,affinity,fairness,idle
+# all of load,error,handoff,bound,rendezvous,charge,security,partial,affinity,fairness,idle
 # plus doorcall,eject when a door_pingpong binary is given or found. --bench runs
 # the timing report under MTTCG instead. --init replaces guest-init.sh
 # (bench/vm uses it), --bin/--file add programs/files to the initramfs,
@@ -65,7 +65,7 @@ DPP=$(find_bin vm_door_pingpong "$DPP")
 [[ -x $SCX ]] || { echo "run.sh: scx_door binary not found (build with -DDOOR_BUILD_SCX=ON)" >&2; exit 2; }
 [[ -x $PP ]] || { echo "run.sh: pingpong binary not found (build with -DDOOR_VM_TESTS=ON)" >&2; exit 2; }
 if [[ -z $TESTS ]]; then
-	TESTS=load,error,handoff,bound,swap,charge,security,partial,affinity,fairness,idle
+	TESTS=load,error,handoff,bound,rendezvous,charge,security,partial,affinity,fairness,idle
 	[[ -n $DPP && -x $DPP ]] && TESTS+=,doorcall,eject
 fi
 
