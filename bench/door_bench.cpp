@@ -241,8 +241,10 @@ int main(int argc, char **argv) {
   for (const auto &m : all) {
     if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), m->name()) == o.only.end()) continue;
     const std::string why = m->unavailable();
-    const char *role = m->role() == bench::Role::Floor ? "floor" : m->role() == bench::Role::Baseline ? "baseline"
-                                                                                                      : "blocking";
+    const char *role = m->role() == bench::Role::Floor      ? "floor"
+                       : m->role() == bench::Role::Baseline ? "baseline"
+                       : m->role() == bench::Role::Variant  ? "variant"
+                                                            : "blocking";
     jmechs.push_back({{"name", m->name()}, {"description", m->description()}, {"role", role},
                       {"available", why.empty()}, {"unavailable", why}});
     if (why.empty())

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 //
 // mech_door.cpp — the door_call() mechanism of door_bench, written against
-// the public C API of <door.h> only, with libdoor's default settings.
+// the public C API of <door.h> only, with libdoor's default settings; and
+// door_call_inplace, the same with the opt-in DOOR_ARGS_IN_PLACE_NP door
+// attribute (the procedure reads its arguments in shared memory: one copy
+// fewer), shown beside the memcpy baseline for large payloads.
 //
 // The SERVER process must be the one that calls door_create(), so: create a
 // socketpair, fork; the child pins itself (before door_create(), so the
@@ -87,14 +90,21 @@ int recv_door(int sock) {
 
 class DoorMechanism final : public Mechanism {
  public:
+  explicit DoorMechanism(door_attr_t attributes) : attributes_(attributes) {}
   ~DoorMechanism() override { stop(); }
-  const char *name() const noexcept override { return "door_call"; }
+  const char *name() const noexcept override { return in_place() ? "door_call_inplace" : "door_call"; }
   const char *description() const noexcept override {
-    return "door_call() to a door created by the server process (libdoor threads echo via door_return)";
+    return in_place() ? "door_call() as door_call, to a door created with the opt-in DOOR_ARGS_IN_PLACE_NP "
+                        "(the procedure reads the arguments where the client wrote them: one copy fewer, "
+                        "but the client can change them during the call)"
+                      : "door_call() to a door created by the server process (libdoor threads echo via "
+                        "door_return)";
   }
+  Role role() const noexcept override { return in_place() ? Role::Variant : Role::Blocking; }
 
   void start(const ServeConfig &cfg) override {
     const int server_cpu = cfg.server_cpu;
+    const door_attr_t attributes = attributes_;
     stop();
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
@@ -117,7 +127,7 @@ class DoorMechanism final : public Mechanism {
       } catch (...) {
         err = errno ? errno : EINVAL;
       }
-      const int d = err ? -1 : door_create(echo_procedure, nullptr, 0);
+      const int d = err ? -1 : door_create(echo_procedure, nullptr, attributes);
       if (d < 0 && !err) err = errno;
       send_door(sv[1], d, err);
       if (d < 0) _exit(1);
@@ -178,6 +188,9 @@ class DoorMechanism final : public Mechanism {
   }
 
  private:
+  bool in_place() const noexcept { return attributes_ & DOOR_ARGS_IN_PLACE_NP; }
+
+  door_attr_t attributes_;
   pid_t pid_ = -1;
   int sock_ = -1;
   int door_ = -1;
@@ -185,6 +198,9 @@ class DoorMechanism final : public Mechanism {
 
 }  // namespace
 
-std::unique_ptr<Mechanism> make_door() { return std::make_unique<DoorMechanism>(); }
+std::unique_ptr<Mechanism> make_door() { return std::make_unique<DoorMechanism>(0); }
+std::unique_ptr<Mechanism> make_door_in_place() {
+  return std::make_unique<DoorMechanism>(DOOR_ARGS_IN_PLACE_NP);
+}
 
 }  // namespace bench

@@ -28,6 +28,7 @@ enum class Role {
   Blocking,  ///< a usable blocking request/reply mechanism (door_call competes with these)
   Floor,     ///< busy-poll: the latency floor, burns CPUs
   Baseline,  ///< shm_memcpy: what copying the payload through shared memory costs
+  Variant,   ///< door_call with a non-default, opt-in setting (not a competitor)
 };
 
 /// What start() is asked to serve.
@@ -80,6 +81,7 @@ std::unique_ptr<Mechanism> make_uring();
 std::unique_ptr<Mechanism> make_grpc();
 std::unique_ptr<Mechanism> make_binder();
 std::unique_ptr<Mechanism> make_door();
+std::unique_ptr<Mechanism> make_door_in_place();
 
 /// Every mechanism this binary was built with, in report order.
 std::vector<std::unique_ptr<Mechanism>> all_mechanisms(unsigned spin_us);

@@ -30,6 +30,7 @@ std::vector<std::unique_ptr<Mechanism>> all_mechanisms(unsigned spin_us) {
 #endif
   v.push_back(make_busypoll());
   v.push_back(make_shm_memcpy());
+  v.push_back(make_door_in_place());
   return v;
 }
 

@@ -63,9 +63,18 @@ typedef unsigned int door_attr_t;
 #define DOOR_DELAY        0x80000
 #define DOOR_UNREF_ACTIVE 0x100000
 
+/* Linux doors extension (door_create, door_xcreate): the procedure reads
+ * its arguments where the client wrote them, in shared memory, instead of
+ * in a private copy. Saves one copy of the arguments per call, which is
+ * most of the cost of large calls, but the client can change them while
+ * the procedure runs, and the memory may be read-only: validate copies,
+ * never the originals, and do not write through argp. */
+#define DOOR_ARGS_IN_PLACE_NP 0x1000000
+
 #define DOOR_CREATE_MASK (DOOR_UNREF | DOOR_PRIVATE | DOOR_UNREF_MULTI | \
                           DOOR_REFUSE_DESC | DOOR_NO_CANCEL | \
-                          DOOR_NO_DEPLETION_CB | DOOR_PRIVCREATE)
+                          DOOR_NO_DEPLETION_CB | DOOR_PRIVCREATE | \
+                          DOOR_ARGS_IN_PLACE_NP)
 #define DOOR_ATTR_MASK (DOOR_CREATE_MASK | DOOR_LOCAL | DOOR_REVOKED | \
                         DOOR_IS_UNREF)
 

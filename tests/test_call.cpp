@@ -51,6 +51,90 @@ INSTANTIATE_TEST_SUITE_P(Sizes, PayloadSizes,
                          ::testing::Values(0, 1, 8, 4096, 65536, 128 * 1024, 128 * 1024 + 1, 1 << 20, 4 << 20, (4 << 20) + 1,
                                            16 << 20));
 
+// ---------------------------------------------------------------------------
+// DOOR_ARGS_IN_PLACE_NP: arguments read where the client wrote them
+// ---------------------------------------------------------------------------
+
+namespace {
+
+struct ArgsSeen {
+  char mapping;  ///< 's': a shared mapping (in place), 'p': private memory
+  std::uint32_t sum;
+  std::uint64_t size;
+};
+
+/// Reports where argp lies (from /proc/self/maps) and a checksum of it.
+void where_args_proc(void *, char *argp, size_t n, door_desc_t *, uint_t) {
+  ArgsSeen r{'?', 0, n};
+  for (size_t i = 0; i < n; i++) r.sum = r.sum * 31 + static_cast<unsigned char>(argp[i]);
+  if (FILE *f = fopen("/proc/self/maps", "r")) {
+    unsigned long lo, hi;
+    char perms[8];
+    char line[512];
+    while (fgets(line, sizeof line, f))
+      if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && reinterpret_cast<uintptr_t>(argp) >= lo &&
+          reinterpret_cast<uintptr_t>(argp) < hi)
+        r.mapping = perms[3];
+    fclose(f);
+  }
+  door_return(reinterpret_cast<char *>(&r), sizeof r, nullptr, 0);
+}
+
+std::uint32_t checksum(const std::vector<char> &v) {
+  std::uint32_t s = 0;
+  for (char c : v) s = s * 31 + static_cast<unsigned char>(c);
+  return s;
+}
+
+}  // namespace
+
+TEST(ArgsInPlace, ProcedureReadsTheClientsMemoryOnlyWhenAsked) {
+  ServerProcess srv(
+      [] {
+        return std::vector<int>{door_create(where_args_proc, nullptr, 0),
+                                door_create(where_args_proc, nullptr, DOOR_ARGS_IN_PLACE_NP)};
+      },
+      2);
+  // In the slot header, the slot's data area, a bulk area, a one-shot memfd.
+  for (size_t n : {size_t{8}, size_t{65536}, size_t{1} << 20, (size_t{4} << 20) + 1}) {
+    SCOPED_TRACE(testing::Message() << n << " bytes");
+    auto in = pattern(n, 3);
+    for (int k = 0; k < 2; k++) {
+      ArgsSeen r{};
+      door_arg_t a{in.data(), n, nullptr, 0, reinterpret_cast<char *>(&r), sizeof r};
+      ASSERT_EQ(door_call(srv.door(k), &a), 0) << strerror(errno);
+      ASSERT_EQ(a.data_size, sizeof r);
+      std::memcpy(&r, a.data_ptr, sizeof r);
+      EXPECT_EQ(r.size, n);
+      EXPECT_EQ(r.sum, checksum(in));
+      if (k == 1)
+        EXPECT_EQ(r.mapping, 's') << "DOOR_ARGS_IN_PLACE_NP: argp in the shared memory the client wrote";
+      else if (n <= (size_t{4} << 20))
+        EXPECT_EQ(r.mapping, 'p') << "by default the procedure gets a private copy";
+      // (beyond 4 MiB the sealed one-shot memfd is used in place anyway)
+    }
+  }
+}
+
+TEST(ArgsInPlace, EchoIsExactAndAttributeIsVisible) {
+  ServerProcess srv(
+      [] { return std::vector<int>{door_create(doortest::echo_proc, nullptr, DOOR_ARGS_IN_PLACE_NP)}; });
+  door_info_t i;
+  ASSERT_EQ(door_info(srv.door(), &i), 0);
+  EXPECT_TRUE(i.di_attributes & DOOR_ARGS_IN_PLACE_NP) << "clients see how their arguments are read";
+  for (size_t n : {size_t{0}, size_t{8}, size_t{128} * 1024, size_t{1} << 20, size_t{5} << 20}) {
+    SCOPED_TRACE(testing::Message() << n << " bytes");
+    auto in = pattern(n, 11);
+    std::vector<char> rbuf(n + 1);
+    for (int rep = 0; rep < 3; rep++) {  // reused slot and bulk areas
+      door_arg_t a{n ? in.data() : nullptr, n, nullptr, 0, rbuf.data(), rbuf.size()};
+      ASSERT_EQ(door_call(srv.door(), &a), 0) << strerror(errno);
+      ASSERT_EQ(a.data_size, n);
+      if (n) EXPECT_EQ(std::memcmp(a.data_ptr, in.data(), n), 0);
+    }
+  }
+}
+
 TEST(Overflow, LargeResultComesBackInPageRoundedMapping) {
   ServerProcess srv([] { return std::vector<int>{echo_door()}; });
   for (size_t n : {size_t(100), size_t(5000), size_t(200000), size_t(3 << 20)}) {

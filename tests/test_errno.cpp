@@ -739,14 +739,17 @@ TEST(DoorCreate, EveryCreationAttributeAccepted) {
                             DOOR_PRIVATE,
                             DOOR_REFUSE_DESC,
                             DOOR_NO_CANCEL,
-                            DOOR_PRIVATE | DOOR_REFUSE_DESC | DOOR_NO_CANCEL};
+                            DOOR_PRIVATE | DOOR_REFUSE_DESC | DOOR_NO_CANCEL,
+                            DOOR_ARGS_IN_PLACE_NP,
+                            DOOR_PRIVATE | DOOR_ARGS_IN_PLACE_NP};
   for (door_attr_t a : ok) {
     SCOPED_TRACE(testing::Message() << "attributes 0x" << std::hex << a);
     int fd = door_create(null_proc, nullptr, a);
     ASSERT_GE(fd, 0) << strerror(errno);
     door_info_t i;
     ASSERT_EQ(door_info(fd, &i), 0);
-    EXPECT_EQ(i.di_attributes & (DOOR_UNREF | DOOR_UNREF_MULTI | DOOR_PRIVATE | DOOR_REFUSE_DESC | DOOR_NO_CANCEL),
+    EXPECT_EQ(i.di_attributes & (DOOR_UNREF | DOOR_UNREF_MULTI | DOOR_PRIVATE | DOOR_REFUSE_DESC | DOOR_NO_CANCEL |
+                                 DOOR_ARGS_IN_PLACE_NP),
               a);
     close(fd);
   }

@@ -544,11 +544,18 @@ Prepared prepare_call(ServerThread *t, std::uint32_t seq) noexcept {
     s->arg_bulk_held = bulk_gen;
   }
   if (!p.argp && size) {
-    // The procedure gets a private copy: the client could rewrite the slot
-    // (or its bulk area) while the procedure runs.
-    if (t->argbuf.size() < size) t->argbuf.resize(size);
-    std::memcpy(t->argbuf.data(), inline_src, size);
-    p.argp = t->argbuf.data();
+    if (door->ident.attributes & DOOR_ARGS_IN_PLACE_NP) {
+      // The door's creator accepted arguments that can change under it
+      // (door.h): they stay in the client's slot or bulk area. Sealed
+      // against shrinking, so reading them can never fault.
+      p.argp = const_cast<char *>(inline_src);
+    } else {
+      // The procedure gets a private copy: the client could rewrite the
+      // slot (or its bulk area) while the procedure runs.
+      if (t->argbuf.size() < size) t->argbuf.resize(size);
+      std::memcpy(t->argbuf.data(), inline_src, size);
+      p.argp = t->argbuf.data();
+    }
   }
   p.run = true;
   p.proc = door->proc;
@@ -975,10 +982,10 @@ std::shared_ptr<ServerDoor> find_local_door(std::uint64_t id) noexcept {
 
 Result<int> create_door(door_server_procedure_t *proc, void *cookie, std::uint32_t attrs,
                         const XCreate *x) noexcept {
-  constexpr std::uint32_t allowed =
-      DOOR_UNREF | DOOR_PRIVATE | DOOR_UNREF_MULTI | DOOR_REFUSE_DESC | DOOR_NO_CANCEL;
-  constexpr std::uint32_t xallowed =
-      DOOR_UNREF | DOOR_UNREF_MULTI | DOOR_REFUSE_DESC | DOOR_NO_CANCEL | DOOR_NO_DEPLETION_CB;
+  constexpr std::uint32_t allowed = DOOR_UNREF | DOOR_PRIVATE | DOOR_UNREF_MULTI |
+                                    DOOR_REFUSE_DESC | DOOR_NO_CANCEL | DOOR_ARGS_IN_PLACE_NP;
+  constexpr std::uint32_t xallowed = DOOR_UNREF | DOOR_UNREF_MULTI | DOOR_REFUSE_DESC |
+                                     DOOR_NO_CANCEL | DOOR_NO_DEPLETION_CB | DOOR_ARGS_IN_PLACE_NP;
   if (x) {
     if (!x->crf || x->nthread < 1 || (attrs & ~xallowed)) return fail(std::errc::invalid_argument);
     attrs |= DOOR_PRIVATE | DOOR_PRIVCREATE;

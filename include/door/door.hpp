@@ -222,7 +222,9 @@ class Door {
   /// EINTR and ends its server thread. The handler must not call
   /// door_return() itself (that would skip the destructors of the Request
   /// and of the trampoline's bookkeeping). `attributes`: DOOR_UNREF,
-  /// DOOR_UNREF_MULTI, DOOR_PRIVATE, DOOR_REFUSE_DESC, DOOR_NO_CANCEL.
+  /// DOOR_UNREF_MULTI, DOOR_PRIVATE, DOOR_REFUSE_DESC, DOOR_NO_CANCEL,
+  /// DOOR_ARGS_IN_PLACE_NP (the Request's data then lies in memory the
+  /// client can change during the call: copy before validating).
   /// Errors: EINVAL (attributes), EMFILE, ENOMEM, EAGAIN.
   template <Handler F>
   [[nodiscard]] static Result<Door> create(F &&handler, door_attr_t attributes = 0) noexcept(

@@ -43,7 +43,8 @@ std::vector<std::string> attribute_names(std::uint32_t a) {
       {DOOR_LOCAL, "DOOR_LOCAL"},         {DOOR_REVOKED, "DOOR_REVOKED"},
       {DOOR_UNREF_MULTI, "DOOR_UNREF_MULTI"}, {DOOR_IS_UNREF, "DOOR_IS_UNREF"},
       {DOOR_REFUSE_DESC, "DOOR_REFUSE_DESC"}, {DOOR_NO_CANCEL, "DOOR_NO_CANCEL"},
-      {DOOR_NO_DEPLETION_CB, "DOOR_NO_DEPLETION_CB"}, {DOOR_PRIVCREATE, "DOOR_PRIVCREATE"}};
+      {DOOR_NO_DEPLETION_CB, "DOOR_NO_DEPLETION_CB"}, {DOOR_PRIVCREATE, "DOOR_PRIVCREATE"},
+      {DOOR_ARGS_IN_PLACE_NP, "DOOR_ARGS_IN_PLACE_NP"}};
   std::vector<std::string> v;
   for (auto &[bit, name] : kNames)
     if (a & bit) v.push_back(name);
