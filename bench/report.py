@@ -132,25 +132,34 @@ def large_payload_target(host, mech, title):
 
 def targets(host, vm_by_label):
     out = []
-    # 1. fastest blocking mechanism everywhere
-    worse, checked = [], 0
+    # 1. fastest blocking mechanism everywhere. A cell counts as slower only
+    # when door_call's p50 is above the other's in every repeat (the min-max
+    # ranges across repeats do not overlap); a lower median with overlapping
+    # ranges is listed as within the noise of this machine, not hidden.
+    worse, noise, checked = [], [], 0
     for pl in host.placements:
         for p in host.payloads:
-            d = host.p50(pl, "door_call", p)
+            d, d_lo, _ = host.stat(host.lat, (pl, "door_call", p))
             others = [(host.p50(pl, m, p), m) for m in host.names
                       if m != "door_call" and host.role(m) == "blocking"]
             others = [o for o in others if not math.isnan(o[0])]
             if math.isnan(d) or not others:
                 continue
             checked += 1
-            best, who = min(others)
-            if d > best:
-                worse.append(f"{pl} {payload_name(p)}: {who} {fmt(best)} us vs door_call {fmt(d)} us "
-                             f"({ratio(d, best):.2f}x)")
-    out.append(("door_call is the fastest blocking mechanism (p50) for every payload and placement",
-                "SKIP" if not checked else ("PASS" if not worse else "MISS"),
-                f"{checked} cells checked" + ("" if not worse else
-                                              f"; slower in {len(worse)}: " + "; ".join(worse))))
+            beaten = sorted(o for o in others if o[0] < d)
+            if not beaten:
+                continue
+            clear = [o for o in beaten if host.stat(host.lat, (pl, o[1], p))[2] < d_lo]
+            best, who = (clear or beaten)[0]
+            line = f"{pl} {payload_name(p)}: {who} {fmt(best)} us vs door_call {fmt(d)} us ({ratio(d, best):.2f}x)"
+            (worse if clear else noise).append(line)
+    detail = f"{checked} cells checked"
+    if worse:
+        detail += f"; slower in every repeat in {len(worse)}: " + "; ".join(worse)
+    if noise:
+        detail += (f"; a lower median but overlapping repeats (noise) in {len(noise)}: " + "; ".join(noise))
+    out.append(("door_call is the fastest blocking mechanism (p50) for every payload and placement, beyond the "
+                "spread of repeats", "SKIP" if not checked else ("PASS" if not worse else "MISS"), detail))
     # 2. same-CPU 8 B vs raw futex
     d, f = host.p50("same-cpu", "door_call", 8), host.p50("same-cpu", "futex", 8)
     r = ratio(d, f)
@@ -491,10 +500,16 @@ def main():
     L += ["", "Where door_call is not the fastest, the likely causes (design facts, not measured here): on one "
           "CPU a pipe, eventfd or socket wake-up carries the kernel's synchronous-wake hint (WF_SYNC) and a "
           "futex wake does not, so the woken side may not run at once; door_call copies a slot-sized payload "
-          "four times (the 4-copy shm baselines do the same); payloads above the 128 KiB slot travel in a "
-          "sealed memfd per call (create, write, seal, map, unmap), which costs system calls and page faults "
-          "that a pre-mapped buffer does not. Across CPUs door_call spins adaptively (never on a shared CPU), "
-          "as futex_spin does; the mechanisms that sleep pay a cross-CPU wake-up there.", ""]
+          "four times (the 4-copy shm baselines do the same), and above the 128 KiB slot the server still "
+          "copies the arguments out of the client's bulk area into private memory (the opt-in "
+          "DOOR_ARGS_IN_PLACE_NP removes that copy). Across CPUs door_call spins adaptively (never on a shared "
+          "CPU), as futex_spin does, and the mechanisms that sleep pay a cross-CPU wake-up; what door_call does "
+          "beyond futex_spin's bare word per call (finding the door from its descriptor, claiming the call so "
+          "that one interrupted by a signal is either withdrawn or run exactly once, per-door statistics) shows "
+          "in the cross-CPU 8 B rows. In the paced cells a server thread that slept runs a cold call path, even "
+          "when it was woken in time to catch the call by spinning (anticipation, userspace/"
+          "arrival_predictor.h): about 1 us more than a hot one on the machine this was developed on, where "
+          "busy-poll's server never leaves its loop.", ""]
     L += ["## Machine", ""] + machine_table(hj["machine"]) + [""]
     L += ["## Method", "",
           f"- Mechanisms (all request/reply between two processes; the server is forked per cell and echoes the "
@@ -535,7 +550,10 @@ def main():
               "Back-to-back round trips keep every mechanism hot, and there door_call and busy-poll both "
               "spin, so their CPU per call looks alike. Here the caller sleeps between calls: busy-poll's "
               "server keeps spinning (about one CPU whatever the rate), door_call spins adaptively (at most "
-              "50 us by default) and then sleeps in FUTEX_WAIT. \"CPUs kept busy\" is client + server CPU "
+              "50 us by default) and then sleeps in FUTEX_WAIT; once the calls come at a steady rate, the "
+              "server thread sleeps on a timer set for just before the next call is due and spins only across "
+              "the window where it may arrive (anticipation; it never spins more than half the gap). "
+              "\"CPUs kept busy\" is client + server CPU "
               "time per second of wall clock; it includes the caller's own sleep and timer wake-up, the same for "
               "every mechanism. \"missed slots\" counts slots skipped because the previous call (or the "
               "caller's wake-up) ran past them: where there are many, calls/s is below the nominal rate and "

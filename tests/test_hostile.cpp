@@ -337,12 +337,13 @@ TEST(Hostile, ClientScribblingItsOwnRegionDuringItsCalls) {
       while (!stop) {
         std::uint32_t slot = static_cast<std::uint32_t>(rng() % 8);
         SlotHeader *s = slot_at(region, slot);
-        switch (rng() % 6) {
+        switch (rng() % 7) {
           case 0: s->req.store(static_cast<uint32_t>(rng())); break;
           case 1: s->arg_size = rng(); break;
           case 2: s->arg_ndesc = static_cast<uint32_t>(rng()); break;
           case 3: s->call_flags = static_cast<uint32_t>(rng()); break;
           case 4: s->claim.store(static_cast<uint32_t>(rng())); break;
+          case 5: s->wake_ns.store(rng()); break;  // the arrival stamp
           default: std::memset(slot_data(s), static_cast<int>(rng()), 256);
         }
         syscall(SYS_futex, &s->req, FUTEX_WAKE, 1, nullptr, nullptr, 0);

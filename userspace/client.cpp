@@ -297,6 +297,8 @@ bool post_call(ClientConn *c, std::uint32_t i, std::uint32_t seq) noexcept {
     return r || (r.error() != std::errc::broken_pipe && r.error() != std::errc::connection_reset);
   }
   if (v & kReqWaiting) {
+    // Already paying a syscall: the clock read is noise beside it.
+    s->wake_ns.store(now_ns(), std::memory_order_relaxed);
     handoff_announce(SCX_DOOR_CALLING, s->server_token);
     futex_wake(&s->req);
     handoff_clear();

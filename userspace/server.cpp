@@ -328,11 +328,62 @@ Work take_work(ServerThread *t) noexcept {
 
 /// Waits on the bound slot for the next call. Returns its seq, or 0 when
 /// the thread left the slot (recalled when idle, dead client).
+/// True when this thread may spin for its slot's caller: spinning is on,
+/// scx_door does not hand the CPU over instead, and the caller last ran on
+/// another CPU.
+bool may_spin(const SlotHeader *s) noexcept {
+  return spin_cap_ns() != 0 && online_cpus() >= 2 && !g_handoff_active.load(std::memory_order_relaxed) &&
+         static_cast<int>(s->client_cpu) != sched_getcpu();
+}
+
+/// How a wait for the next call ended.
+enum class Anticipation { None, Woken, Caught };
+
+/// Sleeps until shortly before the predicted next call, then spins across
+/// the window where it may arrive (arrival_predictor.h). `v` is req as last
+/// read; `caught_ns` receives the time a call was seen while spinning.
+Anticipation anticipate(ServerThread *t, SlotHeader *s, ServerSlot &ss, std::uint32_t v,
+                        std::uint64_t &caught_ns) noexcept {
+  ArrivalPredictor::Plan plan;
+  if (!ss.arrivals.plan(plan)) return Anticipation::None;
+  std::uint64_t now = now_ns();
+  if (now >= plan.spin_until) return Anticipation::None;
+  // Any change but the waiters bit: a call, or the connection dying.
+  const std::uint32_t idle = v & ~kReqWaiting;
+  auto changed = [&] { return (s->req.load(std::memory_order_acquire) & ~kReqWaiting) != idle; };
+  if (plan.wake_at > now) {
+    if (!(v & kReqWaiting)) {
+      if (!s->req.compare_exchange_strong(v, v | kReqWaiting, std::memory_order_acq_rel)) return Anticipation::Woken;
+      v |= kReqWaiting;
+    }
+    std::uint64_t d = plan.wake_at - now;
+    const struct timespec ts{static_cast<time_t>(d / 1000000000u), static_cast<long>(d % 1000000000u)};
+    t->idle_bound.store(true);
+    int r = t->recall.load() ? 0 : futex_wait(&s->req, v, &ts);
+    t->idle_bound.store(false);
+    if (r != ETIMEDOUT) {
+      // The caller stamped its call (the waiters bit was set); a forged
+      // stamp from the future is ignored.
+      if (std::uint64_t a = s->wake_ns.load(std::memory_order_relaxed); changed() && a <= now_ns())
+        ss.arrivals.call_beat_timer(a, plan.wake_at);
+      return Anticipation::Woken;
+    }
+    now = now_ns();
+    ss.arrivals.timer_late(now - plan.wake_at);
+    // Awake and about to spin: callers need not wake this thread. A call
+    // posted meanwhile fails this CAS and is found by the spin below.
+    s->req.compare_exchange_strong(v, idle, std::memory_order_acq_rel);
+  }
+  caught_ns = spin_until(plan.spin_until, [&] { return changed() || t->recall.load(std::memory_order_relaxed); });
+  return caught_ns ? Anticipation::Caught : Anticipation::None;
+}
+
 std::uint32_t wait_for_call(ServerThread *t) noexcept {
   ServerConn *conn = t->conn.get();
   SlotHeader *s = conn->slot(t->slot);
   ServerSlot &ss = conn->slots[t->slot];
-  bool spun = false;
+  bool spun = false, anticipated = false, slept = false;
+  std::uint64_t seen_ns = 0;  // when a spin saw the call (0: no time taken)
   for (;;) {
     std::uint32_t v = s->req.load(std::memory_order_acquire);
     if (conn->dead.load(std::memory_order_acquire) || (v & kDead)) {
@@ -345,6 +396,13 @@ std::uint32_t wait_for_call(ServerThread *t) noexcept {
       if (claim_call(s, seq)) {
         // Owner-only counter: a plain load and store, read by the sweep.
         t->calls_taken.store(t->calls_taken.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        if (slept) {
+          // Woken by the caller, who stamped the call (a stale or forged
+          // stamp falls outside (last arrival, now] and is replaced).
+          std::uint64_t now = now_ns(), w = s->wake_ns.load(std::memory_order_relaxed);
+          seen_ns = (w > ss.arrivals.last_arrival() && w <= now) ? w : now;
+        }
+        ss.arrivals.arrived(seen_ns);
         return seq;
       }
       continue;  // withdrawn: wait for the next one
@@ -362,8 +420,16 @@ std::uint32_t wait_for_call(ServerThread *t) noexcept {
               [&] { return (s->req.load(std::memory_order_acquire) & kSeqMask) != ss.last_seen; },
               // The caller copies our results out and, likely, arguments
               // of the last call's size in.
-              copy_time_ns(s->result_size + s->arg_size)))
+              copy_time_ns(s->result_size + s->arg_size), &seen_ns))
         continue;
+    }
+    if (!anticipated && may_spin(s)) {
+      anticipated = true;
+      switch (anticipate(t, s, ss, v, seen_ns)) {
+        case Anticipation::Caught: continue;
+        case Anticipation::Woken: slept = true; continue;
+        case Anticipation::None: break;
+      }
     }
     if (!(v & kReqWaiting)) {
       if (!s->req.compare_exchange_weak(v, v | kReqWaiting, std::memory_order_acq_rel)) continue;
@@ -374,6 +440,7 @@ std::uint32_t wait_for_call(ServerThread *t) noexcept {
     t->idle_bound.store(true);
     if (!t->recall.load()) futex_wait(&s->req, v, nullptr);  // EINTR: re-evaluate
     t->idle_bound.store(false);
+    slept = true;
   }
 }
 

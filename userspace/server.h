@@ -32,6 +32,7 @@
 #include <mutex>
 #include <vector>
 
+#include "arrival_predictor.h"
 #include "bulk.h"
 #include "door_identity.h"
 #include "params.h"
@@ -109,6 +110,7 @@ struct ServerSlot {
   std::uint32_t last_seen = 0;   ///< last call number handled (owner only)
   std::atomic<int> chan{-1};     ///< slot channel socket, set once by the reactor
   AdaptiveSpin spin;             ///< wait-for-next-call spin (owner only)
+  ArrivalPredictor arrivals;     ///< anticipates periodic calls (owner only)
   // Bulk areas (bulk.h), used by the thread handling the slot's call.
   BulkReader arg_bulk;           ///< the client's argument area
   BulkWriter result_bulk;        ///< this slot's result area

@@ -117,9 +117,14 @@ struct SlotHeader {
   alignas(64) std::atomic<std::uint32_t> claim;
   std::uint32_t arg_bulk_held;     ///< generation of the client's arg area the server has mapped
   std::uint32_t result_bulk_gen;   ///< generation of the server's area holding the results
-  // Cache line 3: the client's bulk-area words, written for large calls only.
+  // Cache line 3: the client's bulk-area words, written for large calls
+  // only, and the time of its last wake-up of the server (slow path only).
   alignas(64) std::uint32_t arg_bulk_gen;  ///< generation of the client's area holding the arguments
   std::uint32_t result_bulk_held;  ///< generation of the server's result area the client has mapped
+  /// CLOCK_MONOTONIC ns at which the caller posted a call it had to wake
+  /// the server thread for: the call's arrival time, for the server's
+  /// arrival predictor (arrival_predictor.h). Untrusted, like all of it.
+  std::atomic<std::uint64_t> wake_ns;
 };
 
 static_assert(sizeof(RegionHeader) <= kRegionHeaderSize);

@@ -17,6 +17,8 @@
 // that includes copying large data raises the cap by the copy's expected
 // time (copy_time_ns): a 1 MiB call keeps both sides spinning through the
 // peer's copies instead of paying a cross-CPU wake-up per direction.
+// Longer gaps between calls are covered by anticipation on the server side
+// (arrival_predictor.h), which sleeps first and spins only near the call.
 #pragma once
 
 #include <sched.h>
@@ -63,8 +65,10 @@ struct AdaptiveSpin {
 
   /// Spins until `ready()` or the budget runs out; true on success.
   /// `copy_ns`: the peer's expected copying time in this wait (copy_time_ns).
+  /// `hit_ns`, if given, receives the clock time of a hit, or 0 for a hit
+  /// before the clock was first read (the wait was too short to time).
   template <class Ready>
-  bool spin(int peer_cpu, Ready ready, std::uint64_t copy_ns = 0) noexcept {
+  bool spin(int peer_cpu, Ready ready, std::uint64_t copy_ns = 0, std::uint64_t *hit_ns = nullptr) noexcept {
     std::uint32_t cap = spin_cap_ns();
     if (cap == 0 || online_cpus() < 2 || peer_cpu == sched_getcpu()) return false;
     cap = static_cast<std::uint32_t>(std::min<std::uint64_t>(cap + copy_ns, UINT32_MAX / 2));
@@ -75,14 +79,18 @@ struct AdaptiveSpin {
     // round trip were half the gap to the busy-poll floor). A hit here
     // leaves the budget as it is.
     for (int k = 0; k < kClocklessSpins; k++) {
-      if (ready()) return true;
+      if (ready()) {
+        if (hit_ns) *hit_ns = 0;
+        return true;
+      }
       cpu_relax();
     }
     std::uint64_t t0 = now_ns(), t = t0;
     do {
       for (int k = 0; k < 64; k++) {
         if (ready()) {
-          std::uint64_t took = now_ns() - t0;
+          std::uint64_t hit = now_ns(), took = hit - t0;
+          if (hit_ns) *hit_ns = hit;
           budget_ns = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(2 * took, kFloorNs, cap));
           return true;
         }
@@ -94,5 +102,18 @@ struct AdaptiveSpin {
     return false;
   }
 };
+
+/// Spins until `ready()` or the clock passes `deadline_ns`; the clock
+/// time of the hit, or 0 when the deadline passed first.
+template <class Ready>
+std::uint64_t spin_until(std::uint64_t deadline_ns, Ready ready) noexcept {
+  for (;;) {
+    for (int k = 0; k < 64; k++) {
+      if (ready()) return now_ns();
+      cpu_relax();
+    }
+    if (now_ns() >= deadline_ns) return 0;
+  }
+}
 
 }  // namespace door::detail
