@@ -332,8 +332,7 @@ WaitOutcome wait_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq) noexce
   SlotHeader *s = c->slot(i);
   ClientSlot &cs = c->slots[i];
   auto done = [&](std::uint32_t v) { return (v & kSeqMask) == seq && (v & kRspDone); };
-  if (!g_handoff_active.load(std::memory_order_relaxed) &&
-      cs.spin.spin(
+  if (cs.spin.spin(
           static_cast<int>(s->server_cpu), [&] { return done(s->rsp.load(std::memory_order_acquire)); },
           // The server copies the arguments out, and likely as much back.
           copy_time_ns(2 * s->arg_size)))

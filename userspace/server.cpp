@@ -329,10 +329,10 @@ Work take_work(ServerThread *t) noexcept {
 /// Waits on the bound slot for the next call. Returns its seq, or 0 when
 /// the thread left the slot (recalled when idle, dead client).
 /// True when this thread may spin for its slot's caller: spinning is on,
-/// scx_door does not hand the CPU over instead, and the caller last ran on
-/// another CPU.
-bool may_spin(const SlotHeader *s) noexcept {
-  return spin_cap_ns() != 0 && online_cpus() >= 2 && !g_handoff_active.load(std::memory_order_relaxed) &&
+/// the caller last ran on another CPU, and scx_door is not handing the CPU
+/// over instead (spin.h).
+bool may_spin(const SlotHeader *s, const ServerSlot &ss) noexcept {
+  return spin_cap_ns() != 0 && online_cpus() >= 2 && ss.spin.handoff_absent() &&
          static_cast<int>(s->client_cpu) != sched_getcpu();
 }
 
@@ -414,8 +414,7 @@ std::uint32_t wait_for_call(ServerThread *t) noexcept {
     if (!spun) {
       spun = true;
       // A hot server answers cross-CPU calls without any syscall.
-      if (!g_handoff_active.load(std::memory_order_relaxed) &&
-          ss.spin.spin(
+      if (ss.spin.spin(
               static_cast<int>(s->client_cpu),
               [&] { return (s->req.load(std::memory_order_acquire) & kSeqMask) != ss.last_seen; },
               // The caller copies our results out and, likely, arguments
@@ -423,7 +422,7 @@ std::uint32_t wait_for_call(ServerThread *t) noexcept {
               copy_time_ns(s->result_size + s->arg_size), &seen_ns))
         continue;
     }
-    if (!anticipated && may_spin(s)) {
+    if (!anticipated && may_spin(s, ss)) {
       anticipated = true;
       switch (anticipate(t, s, ss, v, seen_ns)) {
         case Anticipation::Caught: continue;

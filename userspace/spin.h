@@ -6,8 +6,12 @@
 // (an idle vCPU must be kicked through the hypervisor); a peer that answers
 // within a few microseconds is caught far cheaper by spinning. The policy:
 //  * never spin when the peer last ran on this CPU (it cannot make progress
-//    while we spin: measured 10x worse), with only one usable CPU, or when
-//    scx_door hands the CPU over instead;
+//    while we spin: measured 10x worse) or with only one usable CPU;
+//  * with scx_door loaded, the peer is handed this CPU when we block, so
+//    spinning would only delay it: spin only once the peer has run on
+//    another CPU kApartBeforeSpin waits in a row — the handoff is not
+//    happening (the two are pinned apart, or the scheduler declines it),
+//    and without spinning every call would pay two cross-CPU wake-ups;
 //  * spin up to the current budget; a hit sets the budget to twice the wait
 //    it took (so it tracks the peer's real response time), a miss halves
 //    it, down to kFloorNs; every 16th wait re-probes with the full cap so a
@@ -29,6 +33,7 @@
 #include <cstdlib>
 
 #include "futex.h"
+#include "handoff.h"
 
 namespace door::detail {
 
@@ -60,8 +65,16 @@ inline std::uint64_t copy_time_ns(std::uint64_t bytes) noexcept { return bytes /
 struct AdaptiveSpin {
   static constexpr std::uint32_t kFloorNs = 1000;
   static constexpr int kClocklessSpins = 32;  ///< about 1 us of PAUSEs
+  static constexpr std::uint32_t kApartBeforeSpin = 4;
   std::uint32_t budget_ns = 0;  ///< 0: not yet initialised (starts at the cap)
   std::uint32_t waits = 0;
+  std::uint32_t apart = 0;      ///< consecutive waits with the peer on another CPU (capped)
+
+  /// True when scx_door's handoff is not keeping the peer on this CPU (or
+  /// scx_door is not loaded): spinning for it may pay.
+  bool handoff_absent() const noexcept {
+    return apart >= kApartBeforeSpin || !g_handoff_active.load(std::memory_order_relaxed);
+  }
 
   /// Spins until `ready()` or the budget runs out; true on success.
   /// `copy_ns`: the peer's expected copying time in this wait (copy_time_ns).
@@ -70,7 +83,15 @@ struct AdaptiveSpin {
   template <class Ready>
   bool spin(int peer_cpu, Ready ready, std::uint64_t copy_ns = 0, std::uint64_t *hit_ns = nullptr) noexcept {
     std::uint32_t cap = spin_cap_ns();
-    if (cap == 0 || online_cpus() < 2 || peer_cpu == sched_getcpu()) return false;
+    if (cap == 0 || online_cpus() < 2) return false;
+    if (peer_cpu == sched_getcpu()) {
+      apart = 0;
+      return false;
+    }
+    if (apart < kApartBeforeSpin) {
+      apart++;
+      if (g_handoff_active.load(std::memory_order_relaxed) && apart < kApartBeforeSpin) return false;
+    }
     cap = static_cast<std::uint32_t>(std::min<std::uint64_t>(cap + copy_ns, UINT32_MAX / 2));
     if (budget_ns == 0) budget_ns = cap;
     std::uint32_t budget = (++waits % 16 == 0) ? cap : std::min(budget_ns, cap);

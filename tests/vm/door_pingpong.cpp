@@ -7,14 +7,18 @@
 //
 // --threads: the door is served by door threads of the calling process
 // (no address-space switch between caller and server).
+// --pin-apart: the caller is pinned to CPU 0 and the server process to
+// CPU 1, so no scheduler can hand one's CPU to the other.
 //
 // Prints the same line as pingpong:
 //   PINGPONG label=L window=1 registered=na rounds=N same_cpu=P
 //            ipi_per_call=X migrations_per_call=Y rtt_p50_us=A rtt_p99_us=B
-//            rps=R
+//            rps=R cpu_us_per_call=C sleeps_per_call=S
 // Every call carries a sequence number that the server echoes with the
 // number of calls it has served: the line ends with check=ok only if no
 // call was lost, duplicated or answered with another call's reply.
+// sleeps_per_call: the caller's voluntary context switches per call (it
+//   blocked instead of catching the reply by spinning).
 // same_cpu: share of the two wake-ups per call (caller -> server thread,
 //   server -> caller) after which the woken thread ran on the CPU the other
 //   side was on. migrations: se.nr_migrations summed over every thread of
@@ -23,6 +27,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -109,11 +114,25 @@ double now_us() {
   return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
+/// Pins the calling thread (and what it creates later) to one CPU.
+bool pin_to(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+/// Voluntary context switches of the calling thread: how often it slept.
+long voluntary_switches() {
+  struct rusage ru;
+  return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nvcsw : 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
   int rounds = 2000;
-  bool in_process = false;
+  bool in_process = false, pin_apart = false;
   double max_seconds = 20;
   std::string label = "run";
   for (int i = 1; i < argc; i++) {
@@ -122,8 +141,10 @@ int main(int argc, char **argv) {
     else if (a == "--max-seconds" && i + 1 < argc) max_seconds = std::atof(argv[++i]);
     else if (a == "--label" && i + 1 < argc) label = argv[++i];
     else if (a == "--threads") in_process = true;
+    else if (a == "--pin-apart") pin_apart = true;
     else {
-      std::fprintf(stderr, "usage: door_pingpong [--rounds N] [--max-seconds S] [--label L] [--threads]\n");
+      std::fprintf(stderr,
+                   "usage: door_pingpong [--rounds N] [--max-seconds S] [--label L] [--threads] [--pin-apart]\n");
       return 2;
     }
   }
@@ -141,6 +162,7 @@ int main(int argc, char **argv) {
     if (child < 0) return 1;
     if (child == 0) {
       close(sp[0]);
+      if (pin_apart && !pin_to(1)) _exit(1);  // its door threads inherit it
       int sd = door_create(serve, nullptr, 0);
       if (sd < 0 || !send_fd(sp[1], sd)) _exit(1);
       for (;;) pause();
@@ -151,6 +173,12 @@ int main(int argc, char **argv) {
   }
   if (d < 0) {
     std::fprintf(stderr, "door_pingpong: no door from the server\n");
+    if (child > 0) kill(child, SIGKILL);
+    return 1;
+  }
+
+  if (pin_apart && (in_process || !pin_to(0))) {
+    std::fprintf(stderr, "door_pingpong: --pin-apart needs two CPUs and a server process\n");
     if (child > 0) kill(child, SIGKILL);
     return 1;
   }
@@ -186,6 +214,7 @@ int main(int argc, char **argv) {
   long m0 = nr_migrations(getpid()), m0s = child > 0 ? nr_migrations(child) : 0;
   long long ipi0 = ipi_count();
   double cpu0 = cpu_busy_us();
+  long vcsw0 = voluntary_switches();
   std::uint64_t same = 0;
   std::vector<double> rtt;
   rtt.reserve(static_cast<std::size_t>(rounds));
@@ -205,6 +234,7 @@ int main(int argc, char **argv) {
   double elapsed = now_us() - t_start;
   long long ipis = ipi_count() - ipi0;
   double cpu_us = cpu_busy_us() - cpu0;
+  long vcsw = voluntary_switches() - vcsw0;
   long m1 = nr_migrations(getpid()), m1s = child > 0 ? nr_migrations(child) : 0;
   if (child > 0) {
     kill(child, SIGKILL);
@@ -224,9 +254,9 @@ int main(int argc, char **argv) {
   std::printf(
       "PINGPONG label=%s window=1 registered=na rounds=%d same_cpu=%.1f ipi_per_call=%.3f "
       "migrations_per_call=%.3f rtt_p50_us=%.1f rtt_p99_us=%.1f rps=%.0f cpu_us_per_call=%.1f "
-      "check=%s\n",
+      "sleeps_per_call=%.3f check=%s\n",
       label.c_str(), done, 100.0 * static_cast<double>(same) / (2.0 * done),
       static_cast<double>(ipis) / done, migr, pct(0.50), pct(0.99), done / (elapsed / 1e6),
-      cpu0 < 0 ? -1.0 : cpu_us / done, check_ok ? "ok" : "fail");
+      cpu0 < 0 ? -1.0 : cpu_us / done, static_cast<double>(vcsw) / done, check_ok ? "ok" : "fail");
   return check_ok ? rc : 1;
 }

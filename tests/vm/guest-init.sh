@@ -34,6 +34,10 @@
 #            not ejected
 #   idle     an idle machine stays idle (<= 10% busy) with scx_door loaded
 #   doorcall real libdoor door_call ping-pong (needs /bin/vm_door_pingpong)
+#   apart    door_call between a caller and a server pinned to different
+#            CPUs (no handoff possible): libdoor spins as without scx_door,
+#            so the caller sleeps no more often per call than under the
+#            default scheduler (+0.1), and scx_door is not ejected
 #   eject    door_call traffic while scx_door ejects itself (BPF error):
 #            no call lost, duplicated or corrupted, no hang, calls go on
 #   bench    timing report of pingpong/door_pingpong (no assertions)
@@ -465,6 +469,27 @@ test_doorcall() {
 	fi
 }
 
+test_apart() {
+	if [ ! -x /bin/vm_door_pingpong ]; then result apart SKIP "no door_pingpong"; return; fi
+	d=$(vm_door_pingpong --rounds $ROUNDS --pin-apart --label default-apart | grep '^PINGPONG')
+	start_scx /tmp/ap.log --stats 1 || { result apart FAIL "did not attach"; return; }
+	s=$(vm_door_pingpong --rounds $ROUNDS --pin-apart --label scx-apart | grep '^PINGPONG')
+	st=$(state)
+	stop_scx
+	echo "$d"; echo "$s"; grep '^\[scx_door\]' /tmp/ap.log | tail -n1
+	echo "door_call pinned apart: scx_door sleeps_per_call=$(field sleeps_per_call "$s") rps=$(field rps "$s") | default sleeps_per_call=$(field sleeps_per_call "$d") rps=$(field rps "$d")"
+	fail=
+	for l in "$d" "$s"; do
+		[ "$(field rounds "$l")" = "$ROUNDS" ] && [ "$(field check "$l")" = ok ] || fail="$fail incomplete:$(field label "$l")"
+	done
+	lim=$(awk -v d="$(field sleeps_per_call "$d")" 'BEGIN { printf "%.3f", d + 0.1 }')
+	le "$(field sleeps_per_call "$s")" "$lim" || fail="$fail sleeps_per_call>$lim"
+	[ "$st" = enabled ] && [ $SCX_RC -eq 0 ] || fail="$fail ejected(state=$st,rc=$SCX_RC)"
+	if [ -z "$fail" ]; then result apart PASS "sleeps_per_call scx_door=$(field sleeps_per_call "$s") default=$(field sleeps_per_call "$d")"
+	else result apart FAIL "$fail"
+	fi
+}
+
 test_eject() {
 	if [ ! -x /bin/vm_door_pingpong ]; then result eject SKIP "no door_pingpong"; return; fi
 	start_scx /tmp/ej.log --stats 1 --debug-error-after 8000 || { result eject FAIL "did not attach"; return; }
@@ -547,6 +572,7 @@ for t in $(echo "${DOOR_TESTS:-load,error,handoff,bound}" | tr ',' ' '); do
 	partial) test_partial ;;
 	affinity) test_affinity ;;
 	doorcall) test_doorcall ;;
+	apart) test_apart ;;
 	eject) test_eject ;;
 	bench) test_bench ;;
 	crash) echo c >/proc/sysrq-trigger ;; # harness self-test: run.sh must report a panic

@@ -12,7 +12,7 @@
 #
 # LIST: comma-separated guest tests (see tests/vm/guest-init.sh); default
 # all of load,error,handoff,bound,rendezvous,charge,security,partial,affinity,fairness,idle
-# plus doorcall,eject when a door_pingpong binary is given or found. --bench runs
+# plus doorcall,apart,eject when a door_pingpong binary is given or found. --bench runs
 # the timing report under MTTCG instead. --init replaces guest-init.sh
 # (bench/vm uses it), --bin/--file add programs/files to the initramfs,
 # --append adds kernel parameters.
@@ -66,7 +66,7 @@ DPP=$(find_bin vm_door_pingpong "$DPP")
 [[ -x $PP ]] || { echo "run.sh: pingpong binary not found (build with -DDOOR_VM_TESTS=ON)" >&2; exit 2; }
 if [[ -z $TESTS ]]; then
 	TESTS=load,error,handoff,bound,rendezvous,charge,security,partial,affinity,fairness,idle
-	[[ -n $DPP && -x $DPP ]] && TESTS+=,doorcall,eject
+	[[ -n $DPP && -x $DPP ]] && TESTS+=,doorcall,apart,eject
 fi
 
 KDIR=$("$ROOT/scripts/vm/fetch-kernel.sh") || { echo "run.sh: kernel fetch failed" >&2; exit 2; }
