@@ -20,14 +20,27 @@
 //    arrived after the time asked for but before the timer woke the thread;
 //  * the spin runs from the shortest gap seen to the longest plus a quarter
 //    of their difference; a plan whose spin would last more than half the
-//    shortest gap is refused, so anticipating spins less than half the time.
+//    shortest gap is refused, so anticipating spins less than half the time
+//    (and the spin yields every 20 us to any task waiting for the CPU).
 // Nothing here reads a clock or makes a syscall: the server passes times in.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 namespace door::detail {
+
+/// DOOR_ANTICIPATE=0 turns anticipation off (spinning stays as DOOR_SPIN_NS
+/// says). Read once per process.
+inline bool anticipation_enabled() noexcept {
+  static const bool on = [] {
+    const char *e = std::getenv("DOOR_ANTICIPATE");
+    return !(e && std::strcmp(e, "0") == 0);
+  }();
+  return on;
+}
 
 class ArrivalPredictor {
  public:

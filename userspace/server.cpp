@@ -422,7 +422,7 @@ std::uint32_t wait_for_call(ServerThread *t) noexcept {
               copy_time_ns(s->result_size + s->arg_size), &seen_ns))
         continue;
     }
-    if (!anticipated && may_spin(s, ss)) {
+    if (!anticipated && anticipation_enabled() && may_spin(s, ss)) {
       anticipated = true;
       switch (anticipate(t, s, ss, v, seen_ns)) {
         case Anticipation::Caught: continue;

@@ -125,15 +125,26 @@ struct AdaptiveSpin {
 };
 
 /// Spins until `ready()` or the clock passes `deadline_ns`; the clock
-/// time of the hit, or 0 when the deadline passed first.
+/// time of the hit, or 0 when the deadline passed first. Yields the CPU
+/// every kYieldEveryNs: a task waiting for this CPU — possibly the very
+/// caller being waited for, moved here since its last call — runs instead
+/// of queueing behind the spin (measured without it: six unpinned periodic
+/// callers on two CPUs, p99 x2 and the server's CPU x2-6).
 template <class Ready>
 std::uint64_t spin_until(std::uint64_t deadline_ns, Ready ready) noexcept {
+  constexpr std::uint64_t kYieldEveryNs = 20000;
+  std::uint64_t next_yield = now_ns() + kYieldEveryNs;
   for (;;) {
     for (int k = 0; k < 64; k++) {
       if (ready()) return now_ns();
       cpu_relax();
     }
-    if (now_ns() >= deadline_ns) return 0;
+    std::uint64_t t = now_ns();
+    if (t >= deadline_ns) return 0;
+    if (t >= next_yield) {
+      sched_yield();
+      next_yield = t + kYieldEveryNs;
+    }
   }
 }
 
