@@ -29,9 +29,9 @@
 #            themselves and get handoffs; other tasks stay on fair
 #   affinity affinity churn (taskset) during a ping-pong: never ejected
 #   fairness two door pairs (one per CPU) and a CPU hog, under the default
-#            scheduler then scx_door: the hog progresses (>= 60% of its
-#            default-scheduler share; the ratio is printed) and scx_door is
-#            not ejected
+#            scheduler then scx_door: scx_door gives the hog the CPU time the
+#            default scheduler does, up to its fair share (ncpu/3), less 10%;
+#            its progress is printed; scx_door is not ejected
 #   idle     an idle machine stays idle (<= 10% busy) with scx_door loaded
 #   doorcall real libdoor door_call ping-pong (needs /bin/vm_door_pingpong)
 #   apart    door_call between a caller and a server pinned to different
@@ -388,9 +388,13 @@ hog_count() {
 	echo 0
 }
 
+# proc_ticks PID: the task's CPU time so far (utime + stime, 100 per second)
+proc_ticks() { awk '{ print $14 + $15 }' /proc/$1/stat 2>/dev/null || echo 0; }
+
 # mixed_run TAG: a CPU hog beside one door pair per CPU under whatever
-# scheduler is loaded; sets SHARE (hog rate next to the pairs, % of its solo
-# rate) and RPS (the pairs' round trips/s, summed)
+# scheduler is loaded; sets CPU (the CPU time the scheduler gave the hog,
+# % of one CPU), SHARE (its progress, % of its solo rate) and RPS (the
+# pairs' round trips/s, summed)
 mixed_run() {
 	(i=0; while :; do i=$((i + 1)); [ $((i % 200)) -eq 0 ] && echo $i >/tmp/hog.count; done) &
 	hog=$!
@@ -399,37 +403,44 @@ mixed_run() {
 	p1=$!
 	vm_pingpong --threads --rounds 100000000 --max-seconds 8 --label "$1-pair2" >/tmp/fair2.out 2>&1 &
 	p2=$!
-	sleep 2; c0=$(hog_count); sleep 4; c1=$(hog_count)
+	sleep 2
+	c0=$(hog_count); t0=$(proc_ticks $hog); sleep 4; c1=$(hog_count); t1=$(proc_ticks $hog)
 	wait $p1; wait $p2
 	kill $hog
 	cat /tmp/fair1.out /tmp/fair2.out
+	CPU=$(( (t1 - t0) * 100 / 400 ))
 	SHARE=$(awk -v a=$((c1 - c0)) -v b=$((s1 - s0)) 'BEGIN { if (b > 0) printf "%.0f", 100 * (a / 4) / (b / 2); else print 0 }')
 	RPS=$(cat /tmp/fair1.out /tmp/fair2.out | sed -n 's/.* rps=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
-	echo "MIXED $1 hog_share=${SHARE}% pair_rps=$RPS"
+	echo "MIXED $1 hog_cpu=${CPU}% hog_progress=${SHARE}% pair_rps=$RPS"
 }
 
 test_fairness() {
 	# the same mix under the default scheduler first, as the reference
 	mixed_run default
-	d_share=$SHARE; d_rps=$RPS
+	d_cpu=$CPU; d_share=$SHARE; d_rps=$RPS
 	start_scx /tmp/fair.log --stats 1 || { result fairness FAIL "did not attach"; return; }
 	mixed_run scx_door
 	st=$(state)
 	sleep 1.1
 	stop_scx
 	grep '^\[scx_door\]' /tmp/fair.log | tail -n1; grep '^EXIT' /tmp/fair.log
-	share=$SHARE
-	rel=$(awk -v a=$share -v b=$d_share 'BEGIN { if (b > 0) printf "%.0f", 100 * a / b; else print 0 }')
-	echo "mixed workload: hog at ${share}% of solo under scx_door, ${d_share}% under the default scheduler (${rel}% of default); pairs ${RPS} vs ${d_rps} round trips/s"
-	# with 2 CPUs shared by 5 runnable threads the hog's fair share is well
-	# above 15% of its solo rate; starvation gives ~0. TCG timing is too
-	# noisy to assert "within a few percent": the ratio is printed, and
-	# anything under 60% of the default scheduler's share fails.
+	# Three threads of control (a door call is one, as in Solaris) on
+	# ncpu CPUs: the hog's fair share is ncpu/3 of a CPU. It must get what
+	# the default scheduler gives it, up to that share, less 10%.
+	ncpu=$(grep -c '^processor' /proc/cpuinfo)
+	fair=$((100 * ncpu / 3))
+	want=$d_cpu; [ $want -gt $fair ] && want=$fair
+	want=$((want * 9 / 10))
+	echo "mixed workload: hog CPU ${CPU}% under scx_door, ${d_cpu}% under the default scheduler (fair share ${fair}%, needs >= ${want}%); progress ${SHARE}% vs ${d_share}% of solo; pairs ${RPS} vs ${d_rps} round trips/s"
+	# The CPU time is what the scheduler hands out. Progress is printed,
+	# not compared: with one host thread emulating both vCPUs (TCG), a vCPU
+	# advances only while the other is halted or preempted, so the hog's
+	# progress follows how often the pairs' vCPU idles, not its CPU share.
 	if [ "$st" != enabled ] || [ $SCX_RC -ne 0 ]; then result fairness FAIL "scheduler ejected (rc=$SCX_RC)"
-	elif [ "$share" -lt 15 ]; then result fairness FAIL "hog starved (${share}% of its solo rate)"
-	elif [ "$rel" -lt 60 ]; then result fairness FAIL "hog got ${rel}% of its share under the default scheduler"
+	elif [ "$CPU" -lt "$want" ]; then result fairness FAIL "hog got ${CPU}% of a CPU (default ${d_cpu}%, needs >= ${want}%)"
+	elif [ "$SHARE" -lt 5 ]; then result fairness FAIL "hog starved (${SHARE}% of its solo rate)"
 	elif [ "$(sstat handoffs /tmp/fair.log)" -lt 1000 ]; then result fairness FAIL "no handoffs"
-	else result fairness PASS "hog at ${share}% of solo (default ${d_share}%, ${rel}% of default), handoffs=$(sstat handoffs /tmp/fair.log) fairness=$(sstat fairness /tmp/fair.log)"
+	else result fairness PASS "hog CPU ${CPU}% (default ${d_cpu}%, fair ${fair}%), progress ${SHARE}% of solo (default ${d_share}%), handoffs=$(sstat handoffs /tmp/fair.log) fairness=$(sstat fairness /tmp/fair.log)"
 	fi
 }
 
