@@ -10,11 +10,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -292,6 +294,28 @@ inline std::string server_fd_list(int d) {
 
 /// An echo procedure: returns its arguments.
 inline void echo_proc(void *, char *argp, size_t n, door_desc_t *, uint_t) { door_return(argp, n, nullptr, 0); }
+
+/// A fresh directory from the mkdtemp(3) template `tmpl`; aborts with the
+/// reason when it cannot be made (e.g. no /var/tmp): nothing can go on.
+inline std::string temp_dir(std::string tmpl) {
+  if (!mkdtemp(tmpl.data())) {
+    fprintf(stderr, "mkdtemp(%s): %s\n", tmpl.c_str(), strerror(errno));
+    abort();
+  }
+  return tmpl;
+}
+
+/// Raises the soft RLIMIT_NOFILE to at least `n`, and the hard one where
+/// allowed (root): Debian's defaults are 1024 soft, 4096 hard, too few for
+/// a test that passes 1024 descriptors. Fork children inherit it.
+inline bool ensure_nofile(rlim_t n) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return false;
+  if (rl.rlim_cur >= n) return true;
+  if (rl.rlim_max < n) rl.rlim_max = n;  // fails without CAP_SYS_RESOURCE
+  rl.rlim_cur = n;
+  return setrlimit(RLIMIT_NOFILE, &rl) == 0;
+}
 
 /// Calls `d` with `msg`, returns the reply as a string (or "ERR:<errno>").
 inline std::string call_str(int d, const std::string &msg) {

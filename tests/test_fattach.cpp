@@ -24,8 +24,7 @@ namespace {
 struct TempFile {
   std::string dir, path;
   TempFile() {
-    char tmpl[] = "/var/tmp/doortest.XXXXXX";  // ext4 here: user xattrs work
-    dir = mkdtemp(tmpl);
+    dir = doortest::temp_dir("/var/tmp/doortest.XXXXXX");  // ext4 here: user xattrs work
     chmod(dir.c_str(), 0755);
     path = dir + "/door";
     int fd = ::open(path.c_str(), O_CREAT | O_WRONLY, 0644);

@@ -206,8 +206,7 @@ TEST(Unref, DelayedWhileInvocationsAreActive) {
 }
 
 TEST(Unref, EachOpenOfAnAttachedPathIsAReference) {
-  char tmpl[] = "/var/tmp/unreftest.XXXXXX";
-  std::string dir = mkdtemp(tmpl);
+  std::string dir = doortest::temp_dir("/var/tmp/unreftest.XXXXXX");
   static std::string path;
   path = dir + "/door";
   ::close(::open(path.c_str(), O_CREAT | O_WRONLY, 0644));
