@@ -3,8 +3,10 @@
  * <door_async.h> — asynchronous door calls over io_uring (libdoor, Linux
  * extension; every name carries the `_np` suffix).
  *
- * Installed only when libdoor was built with liburing >= 2.6 (the io_uring
- * futex operations, kernel >= 6.7): its presence is the feature test.
+ * Installed only when libdoor was built with liburing >= 2.6: its presence
+ * is the feature test. Works on every kernel libdoor supports (>= 6.1):
+ * before 6.7, whose io_uring has no futex waits, a libdoor thread waits
+ * for the replies and posts the same completions (IORING_OP_MSG_RING).
  *
  * A door_async_t context lets one thread keep many door calls in flight:
  * door_call_async_np() posts a call to the server without waiting and

@@ -22,6 +22,7 @@
 #include <cstring>
 #include <door/async.hpp>
 #include <door/door.hpp>
+#include <functional>
 #include <map>
 #include <utility>
 #include <string>
@@ -46,10 +47,19 @@ std::atomic<int> *g_started = [] {
   return new (p) std::atomic<int>(0);
 }();
 
-/// "S<ms>:<tag>" sleeps <ms> then echoes; "F<text>" returns a pipe whose
-/// read end holds <text>; anything else is echoed.
+/// Opened by the test to let "G" calls finish (MAP_SHARED, like g_started).
+std::atomic<int> *g_release = [] {
+  void *p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  return new (p) std::atomic<int>(0);
+}();
+
+/// "S<ms>:<tag>" sleeps <ms> then echoes; "G<tag>" echoes once g_release is
+/// open; "F<text>" returns a pipe whose read end holds <text>; anything
+/// else is echoed.
 void test_proc(void *, char *argp, size_t n, door_desc_t *, uint_t) {
-  if (n > 0 && argp[0] == 'S') {
+  if (n > 0 && argp[0] == 'G') {
+    while (g_release->load() == 0) usleep(1000);
+  } else if (n > 0 && argp[0] == 'S') {
     g_started->fetch_add(1);
     usleep(static_cast<useconds_t>(std::atoi(argp + 1)) * 1000);
   } else if (n > 0 && argp[0] == 'F') {
@@ -159,6 +169,46 @@ bool drive(struct io_uring *ring, door_async_t *ax, std::vector<door_async_resul
     if (Clock::now() > deadline) return false;
   }
   return true;
+}
+
+/// Sets (value non-null) or unsets an environment variable for one scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char *name, const char *value) : name_(name) {
+    if (const char *old = getenv(name)) old_ = old;
+    value ? setenv(name, value, 1) : unsetenv(name);
+  }
+  ~ScopedEnv() { old_.empty() ? unsetenv(name_) : setenv(name_, old_.c_str(), 1); }
+
+ private:
+  const char *name_;
+  std::string old_;
+};
+
+/// Threads of this process named `name`.
+int threads_named(const std::string &name) {
+  int n = 0;
+  DIR *d = opendir("/proc/self/task");
+  while (struct dirent *e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::string comm;
+    if (FILE *f = fopen(("/proc/self/task/" + std::string(e->d_name) + "/comm").c_str(), "r")) {
+      char buf[32] = {};
+      if (fgets(buf, sizeof buf, f)) comm = buf;
+      fclose(f);
+    }
+    if (comm == name + "\n") n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/// True if this kernel's io_uring can wait on futexes (Linux >= 6.7).
+bool kernel_has_uring_futex_wait() {
+  struct io_uring_probe *p = io_uring_get_probe();
+  bool ok = p && io_uring_opcode_supported(p, IORING_OP_FUTEX_WAIT);
+  if (p) io_uring_free_probe(p);
+  return ok;
 }
 
 /// Descriptors open in this process.
@@ -441,9 +491,11 @@ TEST(AsyncCall, DestroyWithPendingCallsLeaksNoSlot) {
   }
   // Drain the ring: whatever completions remain are stale ones.
   io_uring_submit(&ring.r);
-  int fds = open_fds();
   door_async_t *ax = door_async_create_np(&ring.r, 64, 0);
   ASSERT_NE(ax, nullptr);
+  // After the context: on kernels without io_uring futex waits it holds a
+  // descriptor of its own (the watcher's posting ring).
+  int fds = open_fds();
   std::vector<std::unique_ptr<Call>> calls;
   post_all(never, ax, calls, numbered("y", 64), false);
   EXPECT_EQ(open_fds(), fds) << "a slot leaked: a second connection was opened";
@@ -483,7 +535,11 @@ int one_thread(door_info_t *, void *(*startf)(void *), void *arg, void *) { retu
 // their waits must be cancelled. The server wakes one waiter per reply, so
 // a wait left armed on a slot's reply word would take the wake-up of the
 // next blocking caller of that slot, which would then sleep with no timeout.
-TEST(AsyncCall, WithdrawnCallsLeaveNoStaleWaiter) {
+/// Posts a long call and 16 queued ones to a one-thread door, takes them
+/// all back with `take_back` (destroy, or cancel each by token, the context
+/// staying alive), then has blocking callers reuse the slots: a futex wait
+/// left on a reply word would take one of their wake-ups and hang it.
+void expect_no_stale_waiter(const std::function<void(Attached &, const std::vector<std::uint64_t> &)> &take_back) {
   int d = door_xcreate(test_proc, nullptr, DOOR_NO_DEPLETION_CB | DOOR_NO_CANCEL, one_thread, nullptr, nullptr, 1);
   ASSERT_GE(d, 0) << strerror(errno);
   Attached cx(32);
@@ -491,12 +547,16 @@ TEST(AsyncCall, WithdrawnCallsLeaveNoStaleWaiter) {
   auto &ring = cx.ring;
   door_async_t *ax = cx.ax;
   std::vector<std::unique_ptr<Call>> calls;
+  std::vector<std::uint64_t> tokens;
   calls.push_back(std::make_unique<Call>("S200:busy"));
   for (int k = 0; k < 16; k++) calls.push_back(std::make_unique<Call>("q" + std::to_string(k)));
-  for (auto &c : calls) ASSERT_EQ(door_call_async_np(d, &c->a, ax, nullptr, nullptr), 0);
+  for (auto &c : calls) {
+    tokens.push_back(0);
+    ASSERT_EQ(door_call_async_np(d, &c->a, ax, nullptr, &tokens.back()), 0);
+  }
   io_uring_submit(&ring.r);
   usleep(20 * 1000);
-  ASSERT_EQ(cx.destroy(), 0);
+  take_back(cx, tokens);
   std::atomic<int> good{0};
   std::atomic<bool> finished{false};
   std::thread callers([&] {
@@ -522,6 +582,17 @@ TEST(AsyncCall, WithdrawnCallsLeaveNoStaleWaiter) {
   callers.join();
   EXPECT_EQ(good.load(), 40);
   door_revoke(d);
+}
+
+TEST(AsyncCall, WithdrawnCallsLeaveNoStaleWaiter) {
+  expect_no_stale_waiter([](Attached &cx, const std::vector<std::uint64_t> &) { ASSERT_EQ(cx.destroy(), 0); });
+}
+
+TEST(AsyncCall, CancelledCallsLeaveNoStaleWaiterWhileTheContextLives) {
+  expect_no_stale_waiter([](Attached &cx, const std::vector<std::uint64_t> &tokens) {
+    for (std::uint64_t t : tokens) ASSERT_EQ(door_async_cancel_np(cx.ax, t, nullptr), 0) << strerror(errno);
+    EXPECT_EQ(door_async_pending_np(cx.ax), 0);
+  });
 }
 
 TEST(AsyncCallErrno, EBADF_NotADoor) {
@@ -635,6 +706,59 @@ TEST(AsyncCallErrno, EINVAL_WrongModeOrForeignCompletion) {
   door_async_destroy_np(own);
   door_async_destroy_np(attached);
   door_revoke(d);
+}
+
+// Kernels 6.1-6.6 (no io_uring futex waits): a watcher thread per 127
+// entries sleeps on the reply words and posts the completions with
+// IORING_OP_MSG_RING. DOOR_ASYNC_WATCHER=1 selects it on any kernel; ctest
+// also runs this whole binary that way (test_async_watcher).
+TEST(AsyncWatcher, ThreadsWatchEveryGroupAndCompleteAllCalls) {
+  ScopedEnv force("DOOR_ASYNC_WATCHER", "1");
+  g_release->store(0);
+  auto srv = serve();
+  // Three groups of 127, within the default DOOR_PARAM_CLIENT_CALLS_MAX_NP.
+  constexpr int kCalls = 256;
+  Attached cx(kCalls);
+  ASSERT_NE(cx.ax, nullptr) << strerror(errno);
+  int before = threads_named("door-async");
+  std::vector<std::unique_ptr<Call>> calls;
+  // None can finish before the gate opens: every call is watched.
+  post_all(srv.door(), cx.ax, calls, numbered("G", kCalls));
+  EXPECT_EQ(threads_named("door-async") - before, 3);
+  std::vector<door_async_result_t> done;
+  EXPECT_TRUE(drive(&cx.ring.r, cx.ax, done, 1, std::chrono::milliseconds(200)) == false && done.empty())
+      << "a call completed while its server procedure was still waiting";
+  g_release->store(1);
+  ASSERT_TRUE(drive(&cx.ring.r, cx.ax, done, kCalls));
+  for (auto &r : done) expect_echoed(r);
+  EXPECT_EQ(cx.destroy(), 0);
+  EXPECT_EQ(threads_named("door-async"), before) << "watcher threads outlived their context";
+}
+
+TEST(AsyncWatcher, NotStartedWhereIoUringWaitsOnFutexes) {
+  if (!kernel_has_uring_futex_wait()) GTEST_SKIP() << "Linux < 6.7: io_uring has no futex waits";
+  ScopedEnv unforced("DOOR_ASYNC_WATCHER", nullptr);
+  auto srv = serve();
+  Attached cx(8);
+  ASSERT_NE(cx.ax, nullptr) << strerror(errno);
+  int before = threads_named("door-async");
+  std::vector<std::unique_ptr<Call>> calls;
+  post_all(srv.door(), cx.ax, calls, numbered("S20:", 8));
+  std::vector<door_async_result_t> done;
+  ASSERT_TRUE(drive(&cx.ring.r, cx.ax, done, 8));
+  EXPECT_EQ(threads_named("door-async"), before);
+}
+
+TEST(AsyncWatcher, RefusesRingsItCannotPostTo) {
+  ScopedEnv force("DOOR_ASYNC_WATCHER", "1");
+  struct io_uring r{};
+  struct io_uring_params p{};
+  p.flags = IORING_SETUP_IOPOLL;  // takes no completions from IORING_OP_MSG_RING
+  ASSERT_EQ(io_uring_queue_init_params(4, &r, &p), 0);
+  errno = 0;
+  EXPECT_EQ(door_async_create_np(&r, 4, 0), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+  io_uring_queue_exit(&r);
 }
 
 TEST(AsyncCxx, CreateCallReap) {

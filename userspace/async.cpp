@@ -11,6 +11,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 
@@ -32,8 +34,12 @@ constexpr unsigned kTagShift = 48, kGenShift = 16;
 constexpr std::uint64_t kIndexMask = 0xffff, kTagMask = 0x7fff;
 std::atomic<std::uint32_t> g_next_tag{1};
 
-/// True if the kernel's io_uring has the futex operations (Linux >= 6.7).
+/// True if the kernel's io_uring has the futex operations (Linux >= 6.7)
+/// and DOOR_ASYNC_WATCHER=1 does not ask for the watcher thread anyway
+/// (to test the path of older kernels on a new one).
 bool futex_ops_supported(struct io_uring *ring) noexcept {
+  const char *force = std::getenv("DOOR_ASYNC_WATCHER");
+  if (force && std::strcmp(force, "1") == 0) return false;
   struct io_uring_probe *p = io_uring_get_probe_ring(ring);
   if (!p) return false;
   bool ok = io_uring_opcode_supported(p, IORING_OP_FUTEX_WAIT);
@@ -72,7 +78,18 @@ Result<AsyncContext *> AsyncContext::create(struct io_uring *ring, unsigned dept
     if (!ax->efd_) return fail_errno(errno);
     if (int e = io_uring_register_eventfd(ax->ring_, ax->efd_.get()); e < 0) return fail_errno(-e);
   }
-  if (!futex_ops_supported(ax->ring_)) return fail(std::errc::function_not_supported);
+  if (!futex_ops_supported(ax->ring_)) {
+    // Linux 6.1-6.6: a watcher thread waits for the reply words and posts
+    // the completions to the ring (async_watcher.h).
+    if (!FutexWatcher::supported(ax->ring_)) return fail(std::errc::function_not_supported);
+    // It posts with IORING_OP_MSG_RING, which needs the ring's real
+    // descriptor and a ring that takes completions from outside.
+    if (ax->ring_->flags & (IORING_SETUP_IOPOLL | IORING_SETUP_REGISTERED_FD_ONLY))
+      return fail(std::errc::invalid_argument);
+    auto w = FutexWatcher::create(ax->ring_->ring_fd, depth);
+    if (!w) return fail(w.error());
+    ax->watcher_ = std::move(*w);
+  }
   return hold.release();
 }
 
@@ -83,6 +100,9 @@ AsyncContext::~AsyncContext() {
       call_abandon(entries_[k].pc);
       release(k);
     }
+  // Joined before the ring goes: no completion may be posted to a closed
+  // (or reused) descriptor.
+  watcher_.reset();
   if (owns_ring_) io_uring_queue_exit(&own_);
 }
 
@@ -105,10 +125,20 @@ struct io_uring_sqe *AsyncContext::get_sqe() noexcept {
   return sqe;
 }
 
-void AsyncContext::arm(std::uint32_t idx, struct io_uring_sqe *sqe) noexcept {
+bool AsyncContext::arm(std::uint32_t idx) noexcept {
   Entry &e = entries_[idx];
   std::uint32_t expect = 0;
-  if (call_reply_state(e.pc, &expect) == ReplyState::Pending) {
+  bool pending = call_reply_state(e.pc, &expect) == ReplyState::Pending;
+  if (pending && watcher_) {
+    // The same contract as the futex wait below: a CQE comes once the word
+    // no longer holds `expect`.
+    watcher_->watch(idx, call_reply_word(e.pc), expect, token_of(idx));
+    e.armed = e.watched = true;
+    return true;
+  }
+  struct io_uring_sqe *sqe = get_sqe();
+  if (!sqe) return false;
+  if (pending) {
     // kRspWaiting is in `expect` (call_reply_state set it): the server's
     // reply sees the bit and FUTEX_WAKEs the word; if the reply (or kDead)
     // lands before the kernel arms this wait, the value no longer equals
@@ -122,11 +152,17 @@ void AsyncContext::arm(std::uint32_t idx, struct io_uring_sqe *sqe) noexcept {
   }
   io_uring_sqe_set_data64(sqe, token_of(idx));
   e.armed = true;
+  return true;
 }
 
 void AsyncContext::disarm(std::uint32_t idx) noexcept {
   Entry &e = entries_[idx];
   if (!e.armed) return;
+  if (e.watched) {
+    watcher_->unwatch(idx);  // returns once the watcher left the word
+    e.armed = e.watched = false;
+    return;
+  }
   // The wait must be in the kernel to be found by the cancel: flush the SQ
   // first (no SQPOLL, so io_uring_submit() issues every queued SQE, and a
   // futex wait is armed inline during the submission).
@@ -148,6 +184,7 @@ void AsyncContext::release(std::uint32_t idx) noexcept {
   Entry &e = entries_[idx];
   e.busy = false;
   e.armed = false;
+  e.watched = false;
   e.gen = e.gen + 1 ? e.gen + 1 : 1;
   e.params = nullptr;
   e.user = nullptr;
@@ -162,6 +199,10 @@ Result<std::uint64_t> AsyncContext::call(int fd, door_arg_t *params, void *user)
     if (!owns_ring_ || io_uring_submit(ring_) < 0 || io_uring_sq_space_left(ring_) == 0)
       return fail(std::errc::device_or_resource_busy);
   }
+  // The watcher thread of this entry runs before the call is posted, for
+  // the same reason.
+  if (watcher_)
+    if (auto r = watcher_->prepare(free_.back()); !r) return fail(std::errc::resource_unavailable_try_again);
   auto pc = call_post(fd, params);
   if (!pc) return fail(pc.error());
   std::uint32_t idx = free_.back();
@@ -172,7 +213,7 @@ Result<std::uint64_t> AsyncContext::call(int fd, door_arg_t *params, void *user)
   e.params = params;
   e.user = user;
   pending_++;
-  arm(idx, io_uring_get_sqe(ring_));
+  (void)arm(idx);  // cannot fail: the SQE was reserved above
   std::uint64_t token = token_of(idx);
   if (owns_ring_) (void)io_uring_submit(ring_);
   return token;
@@ -185,19 +226,14 @@ Result<bool> AsyncContext::complete(std::uint64_t user_data, int res, door_async
   Entry *e = entry_of(user_data);
   if (!e || !e->armed) return false;  // stale: the call was cancelled
   std::uint32_t idx = static_cast<std::uint32_t>(user_data & kIndexMask);
-  e->armed = false;
+  e->armed = e->watched = false;  // a watch that fired was dropped by its watcher
   auto r = call_collect(e->pc, e->params);
   if (!r && r.error() == std::errc::operation_in_progress) {
-    struct io_uring_sqe *sqe = get_sqe();
-    if (!sqe) {
-      // The caller's SQ is full even after a submit: a call without a
-      // queued wait would never complete, so give it up cleanly.
-      call_abandon(e->pc);
-      r = fail(std::errc::interrupted);
-    } else {
-      arm(idx, sqe);
-      return false;
-    }
+    if (arm(idx)) return false;
+    // The caller's SQ is full even after a submit: a call without a
+    // queued wait would never complete, so give it up cleanly.
+    call_abandon(e->pc);
+    r = fail(std::errc::interrupted);
   }
   if (out) {
     *out = door_async_result_t{};

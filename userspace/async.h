@@ -10,7 +10,9 @@
 // holds for server death: the client's reactor sets kDead in every reply
 // word and wakes them all (client_conn_lost), so pending waits complete and
 // the calls finish with door_call()'s errnos (EINTR once started, EBADF if
-// never claimed).
+// never claimed). Before Linux 6.7 io_uring has no futex waits: a watcher
+// thread (async_watcher.h) sleeps on the reply words instead and posts the
+// same completions with IORING_OP_MSG_RING.
 //
 // Invariant: a slot is never released while a futex wait that this context
 // queued may still be armed on its reply word. The server wakes ONE waiter
@@ -18,7 +20,7 @@
 // meant for the slot's next caller (which could be a blocking door_call()
 // asleep with no timeout). So a call is freed only after its wait's CQE was
 // seen, or after IORING_REGISTER_SYNC_CANCEL removed the wait (cancel and
-// destroy), and an SQPOLL ring — whose SQEs the kernel may consume after
+// destroy; with the watcher, after unwatch()), and an SQPOLL ring — whose SQEs the kernel may consume after
 // the cancel — is refused.
 #pragma once
 
@@ -26,8 +28,10 @@
 #include <liburing.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "async_watcher.h"
 #include "client.h"
 #include "result.h"
 #include "unique_fd.h"
@@ -68,6 +72,7 @@ class AsyncContext : public door_async {
     std::uint32_t gen = 1;      ///< bumped when the entry is freed (stale tokens)
     bool busy = false;
     bool armed = false;         ///< an SQE with this token is queued or in the kernel
+    bool watched = false;       ///< armed through the watcher (no futex waits in io_uring)
     PostedCall pc;
     door_arg_t *params = nullptr;
     void *user = nullptr;
@@ -76,7 +81,8 @@ class AsyncContext : public door_async {
   std::uint64_t token_of(std::uint32_t idx) const noexcept;
   Entry *entry_of(std::uint64_t token) noexcept;
   struct io_uring_sqe *get_sqe() noexcept;
-  void arm(std::uint32_t idx, struct io_uring_sqe *sqe) noexcept;
+  /// Queues the wait (or NOP) of a posted call; false when no SQE is free.
+  bool arm(std::uint32_t idx) noexcept;
   void disarm(std::uint32_t idx) noexcept;
   void release(std::uint32_t idx) noexcept;
 
@@ -84,6 +90,7 @@ class AsyncContext : public door_async {
   struct io_uring *ring_ = nullptr;
   bool owns_ring_ = false;
   unique_fd efd_;
+  std::unique_ptr<FutexWatcher> watcher_;  ///< Linux < 6.7 (async_watcher.h), else null
   std::uint32_t tag_ = 0;
   unsigned pending_ = 0;
   std::vector<Entry> entries_;

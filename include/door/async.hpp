@@ -91,8 +91,10 @@ class Async {
   Async &operator=(const Async &) = delete;
 
   /// A context with its own io_uring and a pollable descriptor (fd()).
-  /// Errors: EINVAL (depth), ENOSYS (no io_uring futex operations: Linux
-  /// < 6.7), ENOMEM, and io_uring_queue_init's errnos (EPERM, EMFILE).
+  /// Errors: EINVAL (depth), ENOSYS (Linux < 5.18: neither io_uring futex
+  /// waits nor futex_waitv and IORING_OP_MSG_RING for the watcher thread
+  /// that stands in for them before 6.7), ENOMEM, and io_uring_queue_init's
+  /// errnos (EPERM, EMFILE).
   [[nodiscard]] static Result<Async> create(unsigned depth = 64) noexcept { return make(nullptr, depth); }
   /// A context whose completions arrive on `ring` (not SQPOLL), with an
   /// io_uring user_data that is_token() recognises. Errors as create().
