@@ -48,7 +48,7 @@ TOOL_PKGS=(valgrind clang-19 libclang-rt-19-dev libgrpc++-dev libprotobuf-dev
 # Async door calls need io_uring futex operations: liburing >= 2.6. Debian 12
 # has 2.3; trixie's 2.9 installs on bookworm (its runtime needs only libc6).
 URING_PKGS=(liburing-dev)
-SCX_PKGS=(clang-19 llvm-19 qemu-system-x86 busybox-static cpio zstd xz-utils
+SCX_PKGS=(clang-19 llvm-19 qemu-system-x86 busybox-static cpio zstd xz-utils e2fsprogs
           libelf-dev zlib1g-dev)
 # Need newer versions than Debian 12's main archive has (sched_ext struct_ops
 # links need libbpf >= 1.4, bpftool >= 7.5 for the vmlinux.h/skeleton flow).

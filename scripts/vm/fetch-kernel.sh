@@ -24,6 +24,11 @@
 # binder mechanism): downloads linux-modules-<release> (~107 MB, cached in
 # debs/) once and extracts only that module, decompressed.
 #
+# --lts: instead, Debian 12's own kernel (bookworm's linux-image-amd64,
+# Linux 6.1, the oldest libdoor supports), for running libdoor's suites on
+# it: kernel-lts/vmlinuz, kernel-lts/release and, in kernel-lts/modules/,
+# what mounting an ext4 image on a loop device needs (modular there).
+#
 # Env: DOOR_VM_CACHE, DOOR_KERNEL_VERSION (default 7.3.4+deb13-amd64),
 #      DOOR_KERNEL_MIRROR (default http://deb.debian.org/debian), BPFTOOL.
 set -euo pipefail
@@ -33,13 +38,22 @@ KVER=${DOOR_KERNEL_VERSION:-7.3.4+deb13-amd64}
 MIRROR=${DOOR_KERNEL_MIRROR:-http://deb.debian.org/debian}
 BPFTOOL=${BPFTOOL:-$(command -v bpftool || echo /usr/sbin/bpftool)}
 KDIR=$CACHE/kernel
-WANT_BINDER=0
+WANT_BINDER=0 LTS=0 SUITE=trixie-backports
 [[ ${1:-} == --binder ]] && WANT_BINDER=1
+if [[ ${1:-} == --lts ]]; then
+	LTS=1 SUITE=bookworm KDIR=$CACHE/kernel-lts
+	# insmod order: dependencies first
+	LTS_MODULES=(lib/crc16 fs/mbcache fs/jbd2/jbd2 crypto/crc32c_generic fs/ext4/ext4 drivers/block/loop)
+fi
 
 log() { echo "fetch-kernel: $*" >&2; }
 die() { echo "fetch-kernel: error: $*" >&2; exit 1; }
 
-if [[ -s $KDIR/vmlinuz && -s $KDIR/vmlinux.h && -s $KDIR/release ]] &&
+if ((LTS)) && [[ -s $KDIR/vmlinuz && -s $KDIR/release && -s $KDIR/modules/loop.ko ]]; then
+	echo "$KDIR"
+	exit 0
+fi
+if ((!LTS)) && [[ -s $KDIR/vmlinuz && -s $KDIR/vmlinux.h && -s $KDIR/release ]] &&
 	{ ((!WANT_BINDER)) || [[ -s $KDIR/binder_linux.ko ]]; }; then
 	echo "$KDIR"
 	exit 0
@@ -54,8 +68,10 @@ mkdir -p "$CACHE/debs" "$CACHE/apt/lists/partial" "$CACHE/apt/archives/partial" 
 
 # A private apt world: its own sources, lists and cache; nothing of the host's.
 APTDIR=$CACHE/apt
+((LTS)) && APTDIR=$CACHE/apt-lts
+mkdir -p "$APTDIR/lists/partial"
 cat >"$APTDIR/sources.list" <<SRC
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR trixie-backports main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR $SUITE main
 SRC
 APT_OPTS=(
 	-o "Dir::Etc::sourcelist=$APTDIR/sources.list"
@@ -75,8 +91,8 @@ mkdir -p "$APTDIR/cache" "$APTDIR/empty"
 # (called from command substitutions too: a stamp file, not a variable)
 apt_update() {
 	[[ -e $APTDIR/updated.$$ ]] && return 0
-	log "updating private trixie-backports index"
-	apt-get "${APT_OPTS[@]}" -qq update >&2 || die "apt-get update (trixie-backports) failed"
+	log "updating private $SUITE index"
+	apt-get "${APT_OPTS[@]}" -qq update >&2 || die "apt-get update ($SUITE) failed"
 	rm -f "$APTDIR"/updated.*; touch "$APTDIR/updated.$$"
 }
 
@@ -130,6 +146,35 @@ fetch_binder() {
 	mv "$KDIR/binder_linux.ko.tmp" "$KDIR/binder_linux.ko"
 	log "cached binder_linux.ko for $ver"
 }
+# Debian 12's kernel: the image linux-image-amd64 points to, and its modules
+fetch_lts() {
+	local pkg deb root rel m
+	apt_update
+	pkg=$(apt-cache "${APT_OPTS[@]}" depends linux-image-amd64 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)
+	[[ -n $pkg ]] || die "linux-image-amd64 in $SUITE names no kernel"
+	deb=$(download "$pkg") || die "cannot download $pkg"
+	root=$(mktemp -d)
+	dpkg-deb -x "$deb" "$root"
+	rel=${pkg#linux-image-}
+	[[ -s $root/boot/vmlinuz-$rel ]] || { rm -rf "$root"; die "no vmlinuz-$rel in $deb"; }
+	mkdir -p "$KDIR/modules"
+	for m in "${LTS_MODULES[@]}"; do
+		[[ -s $root/lib/modules/$rel/kernel/$m.ko ]] || { rm -rf "$root"; die "no $m.ko in $deb"; }
+		cp "$root/lib/modules/$rel/kernel/$m.ko" "$KDIR/modules/"
+	done
+	printf '%s\n' "${LTS_MODULES[@]##*/}" >"$KDIR/modules/order"
+	cp "$root/boot/vmlinuz-$rel" "$KDIR/vmlinuz"
+	echo "$rel" >"$KDIR/release"
+	rm -rf "$root"
+	log "cached $rel in $KDIR"
+	echo "$KDIR"
+}
+if ((LTS)); then
+	fetch_lts
+	exit 0
+fi
+
 if [[ -s $KDIR/vmlinuz && -s $KDIR/vmlinux.h && -s $KDIR/release ]]; then
 	fetch_binder # only the module was missing
 	echo "$KDIR"
