@@ -27,7 +27,8 @@
 # --lts: instead, Debian 12's own kernel (bookworm's linux-image-amd64,
 # Linux 6.1, the oldest libdoor supports), for running libdoor's suites on
 # it: kernel-lts/vmlinuz, kernel-lts/release and, in kernel-lts/modules/,
-# what mounting an ext4 image on a loop device needs (modular there).
+# what mounting an ext4 image on a loop device needs (modular there), and
+# unix_diag for doorstat.
 #
 # Env: DOOR_VM_CACHE, DOOR_KERNEL_VERSION (default 7.3.4+deb13-amd64),
 #      DOOR_KERNEL_MIRROR (default http://deb.debian.org/debian), BPFTOOL.
@@ -42,14 +43,21 @@ WANT_BINDER=0 LTS=0 SUITE=trixie-backports
 [[ ${1:-} == --binder ]] && WANT_BINDER=1
 if [[ ${1:-} == --lts ]]; then
 	LTS=1 SUITE=bookworm KDIR=$CACHE/kernel-lts
-	# insmod order: dependencies first
-	LTS_MODULES=(lib/crc16 fs/mbcache fs/jbd2/jbd2 crypto/crc32c_generic fs/ext4/ext4 drivers/block/loop)
+	# insmod order: dependencies first. unix_diag: doorstat's sock_diag
+	# queries (a stock system loads it on demand; the guest has no modprobe).
+	LTS_MODULES=(lib/crc16 fs/mbcache fs/jbd2/jbd2 crypto/crc32c_generic fs/ext4/ext4 drivers/block/loop
+		net/unix/unix_diag)
 fi
 
 log() { echo "fetch-kernel: $*" >&2; }
 die() { echo "fetch-kernel: error: $*" >&2; exit 1; }
 
-if ((LTS)) && [[ -s $KDIR/vmlinuz && -s $KDIR/release && -s $KDIR/modules/loop.ko ]]; then
+lts_cached() {
+	local m
+	[[ -s $KDIR/vmlinuz && -s $KDIR/release ]] || return 1
+	for m in "${LTS_MODULES[@]}"; do [[ -s $KDIR/modules/${m##*/}.ko ]] || return 1; done
+}
+if ((LTS)) && lts_cached; then
 	echo "$KDIR"
 	exit 0
 fi
