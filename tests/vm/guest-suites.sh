@@ -15,7 +15,9 @@ export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-mount -t tmpfs tmp /tmp
+# No tmpfs over /tmp: build trees under /tmp put files there (doorstat at
+# its build path), and the initramfs root is writable anyway.
+mkdir -p /tmp
 mkdir -p /dev/shm && mount -t tmpfs shm /dev/shm
 
 echo "VMSTART $(uname -r) cpus=$(nproc)"
