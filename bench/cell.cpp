@@ -179,7 +179,7 @@ json run_latency(Mechanism &m, const LatencyCell &c, unsigned timeout_s) {
           }
         }
         const std::uint64_t missed0 = pacer ? pacer->missed() : 0;
-        const std::int64_t cc0 = process_cpu_ns(0), sc0 = process_cpu_ns(m.server_pid());
+        const std::int64_t cc0 = process_cpu_ns(), sc0 = m.server_cpu_ns();
         const std::uint64_t start = now_ns(), cap = std::uint64_t(c.cell_ms) * 1000000u;
         std::uint64_t t1 = start;
         for (unsigned i = 0; i < c.iters; ++i) {
@@ -192,7 +192,7 @@ json run_latency(Mechanism &m, const LatencyCell &c, unsigned timeout_s) {
           lat.push_back(t1 - t0);
           if (t1 - start > cap && lat.size() >= c.min_iters) break;
         }
-        const std::int64_t cc1 = process_cpu_ns(0), sc1 = process_cpu_ns(m.server_pid());
+        const std::int64_t cc1 = process_cpu_ns(), sc1 = m.server_cpu_ns();
         m.stop();
         json j;
         const double calls = double(lat.size());
@@ -254,7 +254,7 @@ json run_concurrency(Mechanism &m, const ConcurrencyCell &c, unsigned timeout_s)
             for (unsigned k = 0; k < c.warmup; ++k) echo(m, i, req, rep, tag++);
             ctl.ready.fetch_add(1);
             while (!ctl.go.load(std::memory_order_acquire)) sleep_us(100);
-            const std::int64_t cpu0 = process_cpu_ns(0);
+            const std::int64_t cpu0 = process_cpu_ns();
             std::uint64_t calls = 0;
             while (!ctl.stop.load(std::memory_order_relaxed)) {
               stamp(req, tag);
@@ -265,7 +265,7 @@ json run_concurrency(Mechanism &m, const ConcurrencyCell &c, unsigned timeout_s)
               if (calls < kLatCap) mylat[calls] = t1 - t0;
               ++calls;
             }
-            me.cpu_ns = process_cpu_ns(0) - cpu0;
+            me.cpu_ns = process_cpu_ns() - cpu0;
             me.nlat = std::uint32_t(std::min<std::uint64_t>(calls, kLatCap));
             me.calls.store(calls);
           } catch (const std::exception &e) {
@@ -277,13 +277,13 @@ json run_concurrency(Mechanism &m, const ConcurrencyCell &c, unsigned timeout_s)
         }
         const std::uint64_t ready_deadline = now_ns() + 30000000000ull;
         while (ctl.ready.load() < c.callers && now_ns() < ready_deadline) sleep_us(200);
-        const std::int64_t sc0 = process_cpu_ns(m.server_pid());
+        const std::int64_t sc0 = m.server_cpu_ns();
         const std::uint64_t t0 = now_ns();
         ctl.go.store(1, std::memory_order_release);
         sleep_us(long(c.window_ms) * 1000);
         ctl.stop.store(1);
         const std::uint64_t t1 = now_ns();
-        const std::int64_t sc1 = process_cpu_ns(m.server_pid());
+        const std::int64_t sc1 = m.server_cpu_ns();
         for (pid_t pid : pids)
           while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
           }

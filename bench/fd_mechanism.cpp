@@ -48,7 +48,7 @@ void FdMechanism::start(const ServeConfig &cfg) {
   stop();
   for (unsigned i = 0; i < cfg.channels; ++i) chans_.push_back(make_channel());
   const std::size_t payload = cfg.payload, chunk = max_write();
-  pid_ = fork_server(cfg.server_cpu, [this, payload, chunk] {
+  server_ = ServerProcess::fork(cfg.server_cpu, [this, payload, chunk] {
     run_per_channel(unsigned(chans_.size()), [&](unsigned i) {
       std::vector<char> local(payload ? payload : 1);
       for (;;) {
@@ -73,7 +73,7 @@ void FdMechanism::roundtrip(unsigned ch, const char *req, char *rep, std::size_t
 }
 
 void FdMechanism::stop() noexcept {
-  reap(pid_);
+  server_.kill();
   std::set<int> fds;
   for (const FdChannel &c : chans_)
     for (int fd : {c.client_rd, c.client_wr, c.server_rd, c.server_wr})

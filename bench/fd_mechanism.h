@@ -30,7 +30,7 @@ class FdMechanism : public Mechanism {
  public:
   ~FdMechanism() override;
   void start(const ServeConfig &cfg) override;
-  pid_t server_pid() const noexcept override { return pid_; }
+  std::int64_t server_cpu_ns() const noexcept override { return server_.cpu_ns(); }
   void roundtrip(unsigned ch, const char *req, char *rep, std::size_t n) override;
   void stop() noexcept override;
 
@@ -42,7 +42,7 @@ class FdMechanism : public Mechanism {
 
  private:
   std::vector<FdChannel> chans_;
-  pid_t pid_ = -1;
+  ServerProcess server_;
 };
 
 }  // namespace bench

@@ -157,7 +157,7 @@ class BinderMechanism final : public Mechanism {
     int ready[2];
     if (pipe2(ready, O_CLOEXEC) != 0) fail("pipe2");
     const unsigned channels = cfg.channels;
-    pid_ = fork_server(cfg.server_cpu, [&] {
+    server_ = ServerProcess::fork(cfg.server_cpu, [&] {
       close(ready[0]);
       BinderFd b;
       const std::uint32_t zero = 0;
@@ -190,7 +190,7 @@ class BinderMechanism final : public Mechanism {
     }
   }
 
-  pid_t server_pid() const noexcept override { return pid_; }
+  std::int64_t server_cpu_ns() const noexcept override { return server_.cpu_ns(); }
 
   void attach(unsigned ch) override {
     if (!clients_.count(ch)) clients_.emplace(ch, std::make_unique<Client>());
@@ -223,7 +223,7 @@ class BinderMechanism final : public Mechanism {
 
   void stop() noexcept override {
     clients_.clear();
-    reap(pid_);
+    server_.kill();
   }
 
  private:
@@ -233,7 +233,7 @@ class BinderMechanism final : public Mechanism {
     binder_uintptr_t pending_free = 0;
   };
   std::map<unsigned, std::unique_ptr<Client>> clients_;
-  pid_t pid_ = -1;
+  ServerProcess server_;
 };
 
 }  // namespace

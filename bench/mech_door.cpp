@@ -109,42 +109,30 @@ class DoorMechanism final : public Mechanism {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
       fail_errno("socketpair", errno);
-    const pid_t parent = getpid();
-    pid_ = fork();
-    if (pid_ < 0) {
-      const int e = errno;
+    try {
+      server_ = ServerProcess::fork(server_cpu, [&] {
+        close(sv[0]);
+        const int d = door_create(echo_procedure, nullptr, attributes);
+        send_door(sv[1], d, d < 0 ? errno : 0);
+        if (d < 0) _exit(1);
+        // Park until the parent closes its end; libdoor's threads serve.
+        char c;
+        ssize_t r;
+        do {
+          r = read(sv[1], &c, 1);
+        } while (r > 0 || (r < 0 && errno == EINTR));
+      });
+    } catch (...) {
       close(sv[0]);
       close(sv[1]);
-      fail_errno("fork", e);
-    }
-    if (pid_ == 0) {
-      close(sv[0]);
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(0);
-      int err = 0;
-      try {
-        pin_self(server_cpu);
-      } catch (...) {
-        err = errno ? errno : EINVAL;
-      }
-      const int d = err ? -1 : door_create(echo_procedure, nullptr, attributes);
-      if (d < 0 && !err) err = errno;
-      send_door(sv[1], d, err);
-      if (d < 0) _exit(1);
-      // Park until the parent closes its end; libdoor's threads serve.
-      char c;
-      ssize_t r;
-      do {
-        r = read(sv[1], &c, 1);
-      } while (r > 0 || (r < 0 && errno == EINTR));
-      _exit(0);
+      throw;
     }
     close(sv[1]);
     sock_ = sv[0];
     door_ = recv_door(sock_);
   }
 
-  pid_t server_pid() const noexcept override { return pid_; }
+  std::int64_t server_cpu_ns() const noexcept override { return server_.cpu_ns(); }
 
   void roundtrip(unsigned, const char *req, char *rep, std::size_t n) override {
     door_arg_t a;
@@ -170,28 +158,15 @@ class DoorMechanism final : public Mechanism {
     door_ = -1;
     if (sock_ >= 0) close(sock_);
     sock_ = -1;
-    if (pid_ > 0) {
-      // The child exits when it sees EOF; give it a moment, then insist.
-      for (int i = 0; i < 200; ++i) {
-        if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-          pid_ = -1;
-          return;
-        }
-        const timespec ts{0, 5 * 1000 * 1000};
-        nanosleep(&ts, nullptr);
-      }
-      kill(pid_, SIGKILL);
-      while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-      }
-      pid_ = -1;
-    }
+    // The child exits when it sees end of file; give it a moment, then insist.
+    server_.stop(std::chrono::seconds(1));
   }
 
  private:
   bool in_place() const noexcept { return attributes_ & DOOR_ARGS_IN_PLACE_NP; }
 
   door_attr_t attributes_;
-  pid_t pid_ = -1;
+  ServerProcess server_;
   int sock_ = -1;
   int door_ = -1;
 };

@@ -43,7 +43,7 @@ class GrpcMechanism final : public Mechanism {
     int ready[2];
     if (pipe2(ready, O_CLOEXEC) != 0) fail("pipe2");
     const std::string addr = "unix:" + path_;
-    pid_ = fork_server(cfg.server_cpu, [&] {
+    server_ = ServerProcess::fork(cfg.server_cpu, [&] {
       close(ready[0]);
       EchoService svc;
       grpc::ServerBuilder b;
@@ -63,7 +63,7 @@ class GrpcMechanism final : public Mechanism {
     if (r != 1 || !ok) throw std::runtime_error("grpc server did not start on " + addr);
   }
 
-  pid_t server_pid() const noexcept override { return pid_; }
+  std::int64_t server_cpu_ns() const noexcept override { return server_.cpu_ns(); }
 
   void attach(unsigned ch) override {
     if (stubs_.count(ch)) return;
@@ -90,14 +90,14 @@ class GrpcMechanism final : public Mechanism {
 
   void stop() noexcept override {
     stubs_.clear();
-    reap(pid_);
+    server_.kill();
     if (!path_.empty()) unlink(path_.c_str());
   }
 
  private:
   std::string path_;
   std::map<unsigned, std::unique_ptr<doorbench::Echo::Stub>> stubs_;
-  pid_t pid_ = -1;
+  ServerProcess server_;
 };
 
 }  // namespace

@@ -56,7 +56,7 @@ class MqueueMechanism final : public Mechanism {
       }
     }
     const std::size_t payload = cfg.payload;
-    pid_ = fork_server(cfg.server_cpu, [this, payload] {
+    server_ = ServerProcess::fork(cfg.server_cpu, [this, payload] {
       run_per_channel(unsigned(qs_.size() / 2), [&](unsigned i) {
         std::vector<char> local(payload ? payload : 1), bounce(msgsize_);
         for (;;) {
@@ -67,7 +67,7 @@ class MqueueMechanism final : public Mechanism {
     });
   }
 
-  pid_t server_pid() const noexcept override { return pid_; }
+  std::int64_t server_cpu_ns() const noexcept override { return server_.cpu_ns(); }
 
   void attach(unsigned) override { bounce_.resize(msgsize_); }
 
@@ -78,7 +78,7 @@ class MqueueMechanism final : public Mechanism {
   }
 
   void stop() noexcept override {
-    reap(pid_);
+    server_.kill();
     for (mqd_t q : qs_) mq_close(q);
     qs_.clear();
   }
@@ -110,7 +110,7 @@ class MqueueMechanism final : public Mechanism {
   std::size_t msgsize_ = 1;
   std::vector<mqd_t> qs_;  // [2i] requests, [2i+1] replies of channel i
   std::vector<char> bounce_;
-  pid_t pid_ = -1;
+  ServerProcess server_;
 };
 
 }  // namespace

@@ -121,10 +121,10 @@ class ShmMechanism final : public Mechanism {
         if (c->efd_req < 0 || c->efd_rep < 0) fail("eventfd");
       }
     }
-    pid_ = fork_server(cfg.server_cpu, [this] { run_per_channel(nchan_, [this](unsigned i) { serve(i); }); });
+    server_ = ServerProcess::fork(cfg.server_cpu, [this] { run_per_channel(nchan_, [this](unsigned i) { serve(i); }); });
   }
 
-  pid_t server_pid() const noexcept override { return pid_; }
+  std::int64_t server_cpu_ns() const noexcept override { return server_.cpu_ns(); }
 
   void roundtrip(unsigned ch, const char *req, char *rep, std::size_t n) override {
     Chan &c = *chan(ch);
@@ -137,7 +137,7 @@ class ShmMechanism final : public Mechanism {
   }
 
   void stop() noexcept override {
-    reap(pid_);
+    server_.kill();
     for (unsigned i = 0; i < shm_.size(); ++i) {
       if (chan(i)->efd_req >= 0) close(chan(i)->efd_req);
       if (chan(i)->efd_rep >= 0) close(chan(i)->efd_rep);
@@ -244,7 +244,7 @@ class ShmMechanism final : public Mechanism {
   std::size_t payload_ = 0;
   unsigned nchan_ = 0;
   ShmChannels<Chan> shm_;
-  pid_t pid_ = -1;
+  ServerProcess server_;
 };
 
 }  // namespace

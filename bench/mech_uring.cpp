@@ -120,7 +120,7 @@ class UringMechanism final : public Mechanism {
     payload_ = cfg.payload;
     nchan_ = cfg.channels;
     shm_.map(nchan_, payload_);
-    pid_ = fork_server(cfg.server_cpu, [this] {
+    server_ = ServerProcess::fork(cfg.server_cpu, [this] {
       run_per_channel(nchan_, [this](unsigned i) {
         Ring ring;
         Words &w = *words(i);
@@ -136,7 +136,7 @@ class UringMechanism final : public Mechanism {
     });
   }
 
-  pid_t server_pid() const noexcept override { return pid_; }
+  std::int64_t server_cpu_ns() const noexcept override { return server_.cpu_ns(); }
 
   void attach(unsigned ch) override {
     if (!rings_.count(ch)) rings_.emplace(ch, std::make_unique<Ring>());
@@ -153,7 +153,7 @@ class UringMechanism final : public Mechanism {
   }
 
   void stop() noexcept override {
-    reap(pid_);
+    server_.kill();
     rings_.clear();
     shm_.unmap();
   }
@@ -167,7 +167,7 @@ class UringMechanism final : public Mechanism {
   unsigned nchan_ = 0;
   ShmChannels<Words> shm_;
   std::map<unsigned, std::unique_ptr<Ring>> rings_;
-  pid_t pid_ = -1;
+  ServerProcess server_;
 };
 
 }  // namespace

@@ -17,9 +17,12 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "server_process.h"
 
 namespace bench {
 
@@ -55,8 +58,9 @@ class Mechanism {
   /// Forks the server process (pinned to cfg.server_cpu). Throws
   /// std::runtime_error on failure.
   virtual void start(const ServeConfig &cfg) = 0;
-  /// The server process (for its CPU clock); -1 before start().
-  virtual pid_t server_pid() const noexcept = 0;
+  /// CPU time of the server process so far, ns (ServerProcess::cpu_ns);
+  /// -1 before start() or if it cannot be read.
+  virtual std::int64_t server_cpu_ns() const noexcept = 0;
   /// Prepares channel `ch` in the calling process (see the file comment).
   virtual void attach(unsigned ch) { (void)ch; }
   /// One round trip on channel `ch`: sends req[0, n), receives n bytes into

@@ -48,34 +48,6 @@ void pin_self(int cpu) {
     fail("sched_setaffinity(" + std::to_string(cpu) + ")");
 }
 
-pid_t fork_server(int cpu, const std::function<void()> &body) {
-  (void)allowed_cpus();  // read before the child can narrow its affinity
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) fail("fork");
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(0);
-    int rc = 0;
-    try {
-      pin_self(cpu);
-      body();
-    } catch (...) {
-      rc = 1;
-    }
-    _exit(rc);
-  }
-  return pid;
-}
-
-void reap(pid_t &pid) noexcept {
-  if (pid <= 0) return;
-  kill(pid, SIGKILL);
-  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-  }
-  pid = -1;
-}
-
 void run_per_channel(unsigned n, const std::function<void(unsigned)> &body) {
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < n; ++i) threads.emplace_back(body, i);
@@ -89,13 +61,9 @@ std::uint64_t now_ns() noexcept {
   return std::uint64_t(ts.tv_sec) * 1000000000u + std::uint64_t(ts.tv_nsec);
 }
 
-std::int64_t process_cpu_ns(pid_t pid) noexcept {
-  clockid_t clk = CLOCK_PROCESS_CPUTIME_ID;
-  // clock_getcpuclockid gives another process' CPU clock with nanosecond
-  // resolution (the sum over its threads), unlike /proc/<pid>/stat ticks.
-  if (pid > 0 && clock_getcpuclockid(pid, &clk) != 0) return -1;
+std::int64_t process_cpu_ns() noexcept {
   timespec ts;
-  if (clock_gettime(clk, &ts) != 0) return -1;
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return -1;
   return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 

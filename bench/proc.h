@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
-// proc.h — process plumbing shared by the mechanisms: CPU pinning, forking
-// a server that dies with its parent, reaping it, CPU clocks of processes.
+// proc.h — process plumbing shared by the mechanisms: CPU pinning, threads
+// per channel, clocks (the server process itself: server_process.h).
 #pragma once
 
 #include <sys/types.h>
@@ -23,13 +23,6 @@ void pin_self(int cpu);
 /// The CPUs this process may run on at start-up, in ascending order.
 const std::vector<int> &allowed_cpus();
 
-/// Forks a server: the child pins itself to `cpu`, dies with its parent
-/// (PR_SET_PDEATHSIG) and runs `body`; it exits when body returns or throws.
-pid_t fork_server(int cpu, const std::function<void()> &body);
-
-/// SIGKILLs and reaps `pid` (if > 0) and sets it to -1.
-void reap(pid_t &pid) noexcept;
-
 /// Runs body(i) for i in [0, n): i = 0 on the calling thread, the others on
 /// new threads; returns when all have returned (server processes use it to
 /// serve one channel per thread).
@@ -38,10 +31,10 @@ void run_per_channel(unsigned n, const std::function<void(unsigned)> &body);
 /// CLOCK_MONOTONIC in nanoseconds.
 std::uint64_t now_ns() noexcept;
 
-/// CPU time (user + system, all threads) of process `pid` in nanoseconds,
-/// from its POSIX CPU clock; 0 for pid 0 means this process. Returns -1 if
-/// the process cannot be read.
-std::int64_t process_cpu_ns(pid_t pid) noexcept;
+/// CPU time (user + system, all threads) of this process in nanoseconds,
+/// from its POSIX CPU clock; -1 on error. Other threads' shares lag by up to
+/// a scheduler tick (see server_process.h).
+std::int64_t process_cpu_ns() noexcept;
 
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
