@@ -64,7 +64,7 @@ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDOOR_BUILD_TESTS=OFF 
 	{ cat "$BUILD/bench-configure.log"; exit 1; }
 grep -E 'door_bench:' "$BUILD/bench-configure.log" || true
 TARGETS=(door_bench)
-((VM)) && TARGETS+=(door_bench_vm scx_door vm_pingpong)
+((VM)) && TARGETS+=(door_bench_vm scx_door vm_pingpong vm_door_pingpong)
 cmake --build "$BUILD" -j"$(nproc)" --target "${TARGETS[@]}" 2>&1 | grep -E 'error|warning: |Built target' || true
 for t in "${TARGETS[@]}"; do
 	[[ -n $(find "$BUILD" -type f -name "$t" -perm -u+x) ]] || { echo "build of $t failed" >&2; exit 1; }

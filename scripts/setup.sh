@@ -41,10 +41,12 @@ BASE_PKGS=(build-essential cmake pkgconf libgtest-dev libgmock-dev
            nlohmann-json3-dev)
 # Hardening (valgrind memcheck; clang-19 with its sanitizer and libFuzzer
 # runtimes: its ASan is fork-safe, GCC 12's is not) and the benchmark suite's
-# baselines (gRPC over a unix socket), plots, and python3 (standard library
-# only) for bench/report.py, which turns the JSON into the report.
+# baselines (gRPC over a unix socket), plots, python3 (standard library
+# only) for bench/report.py, which turns the JSON into the report, and
+# rt-tests for hackbench, the unrelated workload the VM section runs beside
+# door traffic.
 TOOL_PKGS=(valgrind clang-19 libclang-rt-19-dev libgrpc++-dev libprotobuf-dev
-           protobuf-compiler protobuf-compiler-grpc gnuplot-nox python3)
+           protobuf-compiler protobuf-compiler-grpc gnuplot-nox python3 rt-tests)
 # Async door calls need io_uring futex operations: liburing >= 2.6. Debian 12
 # has 2.3; trixie's 2.9 installs on bookworm (its runtime needs only libc6).
 URING_PKGS=(liburing-dev)

@@ -11,9 +11,13 @@
 # boot: the two schedulers alternate, so both see the same emulator state.
 # Every run's JSON is printed on the console as one line
 #   BENCHJSON <label>-<rep> {...}
+# and, after each run, a mixed-workload line (hackbench beside door
+# traffic, see mixed() below) as
+#   MIXEDBENCH <label> <rep> field=value...
 # followed by "VMTEST benchsuite PASS|FAIL <detail>" and "VMDONE".
 # Kernel parameters: DOOR_BENCH_REPS (default 3), DOOR_BENCH_MODE
-# (quick|full).
+# (quick|full), DOOR_BENCH_ONLY_MIXED (set: only the mixed-workload step),
+# DOOR_HACKBENCH_LOOPS (default 200).
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -81,13 +85,53 @@ bench() {
 	fi
 }
 
+# hackbench_s: one hackbench run (message passing between process groups
+# over pipes, rt-tests), its time in seconds; empty if it failed
+HACKBENCH="hackbench --pipe --groups 2 --loops ${DOOR_HACKBENCH_LOOPS:-200}"
+hackbench_s() {
+	# shellcheck disable=SC2086 # word splitting wanted
+	$HACKBENCH 2>/dev/null | sed -n 's/^Time: *//p'
+}
+
+# switches: context switches so far, all CPUs
+switches() { awk '$1 == "ctxt" { print $2 }' /proc/stat; }
+# ipis: rescheduling and function-call IPIs so far, all CPUs
+ipis() { awk '$1 == "RES:" || $1 == "CAL:" { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s + 0 }' /proc/interrupts; }
+
+# mixed LABEL REP: an unrelated workload beside door traffic. hackbench
+# alone (and the IPIs and context switches during it), then beside two
+# libdoor ping-pong pairs (client and server processes, back to back) that
+# run until it is done (SIGUSR1 ends them). One line:
+#   MIXEDBENCH LABEL REP hackbench_s=A hackbench_ipis=I hackbench_switches=S
+#              hackbench_doors_s=B door_rps=R
+mixed() {
+	command -v hackbench >/dev/null && command -v vm_door_pingpong >/dev/null || return 0
+	i0=$(ipis) c0=$(switches)
+	alone=$(hackbench_s)
+	hb_ipis=$(($(ipis) - i0)) hb_cs=$(($(switches) - c0))
+	vm_door_pingpong --rounds 100000000 --max-seconds 600 --label "$1-mix-a" >/tmp/mix-a.out 2>&1 &
+	pa=$!
+	vm_door_pingpong --rounds 100000000 --max-seconds 600 --label "$1-mix-b" >/tmp/mix-b.out 2>&1 &
+	pb=$!
+	sleep 1
+	beside=$(hackbench_s)
+	kill -USR1 $pa $pb
+	wait $pa || { fail="$fail mixed-pair-$1-$2"; cat /tmp/mix-a.out; }
+	wait $pb || { fail="$fail mixed-pair-$1-$2"; cat /tmp/mix-b.out; }
+	rps=$(cat /tmp/mix-a.out /tmp/mix-b.out | sed -n 's/.* rps=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+	[ -n "$alone" ] && [ -n "$beside" ] || fail="$fail hackbench-$1-$2"
+	echo "MIXEDBENCH $1 $2 hackbench_s=${alone:-nan} hackbench_ipis=$hb_ipis hackbench_switches=$hb_cs hackbench_doors_s=${beside:-nan} door_rps=$rps"
+}
+
 r=1
 while [ $r -le "$REPS" ]; do
 	echo "== repeat $r/$REPS: default scheduler"
-	bench default $r
+	[ -n "${DOOR_BENCH_ONLY_MIXED:-}" ] || bench default $r
+	mixed default $r
 	echo "== repeat $r/$REPS: scx_door"
 	if start_scx /tmp/scx-$r.log; then
-		bench scx_door $r
+		[ -n "${DOOR_BENCH_ONLY_MIXED:-}" ] || bench scx_door $r
+		mixed scx_door $r
 		stop_scx
 		echo "BENCHSCX $r $(grep '^\[scx_door\]' /tmp/scx-$r.log | tail -n1)"
 		grep '^EXIT' /tmp/scx-$r.log

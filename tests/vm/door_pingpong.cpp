@@ -9,6 +9,8 @@
 // (no address-space switch between caller and server).
 // --pin-apart: the caller is pinned to CPU 0 and the server process to
 // CPU 1, so no scheduler can hand one's CPU to the other.
+// SIGUSR1 ends the run early and still prints the line (door traffic
+// beside another workload runs until that workload is done).
 //
 // Prints the same line as pingpong:
 //   PINGPONG label=L window=1 registered=na rounds=N same_cpu=P
@@ -35,6 +37,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -122,6 +125,9 @@ bool pin_to(int cpu) {
   return sched_setaffinity(0, sizeof set, &set) == 0;
 }
 
+volatile sig_atomic_t g_stop = 0;
+void on_stop(int) { g_stop = 1; }
+
 /// Voluntary context switches of the calling thread: how often it slept.
 long voluntary_switches() {
   struct rusage ru;
@@ -183,6 +189,11 @@ int main(int argc, char **argv) {
     return 1;
   }
 
+  // Installed after the fork: the server process keeps the default action.
+  struct sigaction sa{};
+  sa.sa_handler = on_stop;
+  sigaction(SIGUSR1, &sa, nullptr);
+
   std::uint32_t seq = 0;
   bool check_ok = true;
   auto call = [&](Rep *rep) {
@@ -217,13 +228,16 @@ int main(int argc, char **argv) {
   long vcsw0 = voluntary_switches();
   std::uint64_t same = 0;
   std::vector<double> rtt;
-  rtt.reserve(static_cast<std::size_t>(rounds));
+  rtt.reserve(static_cast<std::size_t>(std::min(rounds, 1 << 20)));
   double t_start = now_us();
   int done = 0;
   for (; done < rounds; done++) {
-    if (now_us() - t_start > max_seconds * 1e6) break;
+    if (g_stop || now_us() - t_start > max_seconds * 1e6) break;
     double t0 = now_us();
     if (!call(&rep)) {
+      // The stop signal interrupted this call: EINTR once a server thread
+      // took it, EAGAIN when it was withdrawn before (door_call(3C)).
+      if (g_stop && (errno == EINTR || errno == EAGAIN)) break;
       std::perror("door_pingpong: door_call");
       rc = 1;
       break;
