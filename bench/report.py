@@ -13,7 +13,9 @@
 #
 # VM files are door_bench runs inside the sched_ext guest, labelled with the
 # scheduler ("default", "scx_door"); runs with the same label are pooled
-# (each is one interleaved repeat).
+# (each is one interleaved repeat). The VM console log's MIXEDBENCH lines
+# (hackbench alone and beside door traffic, per scheduler and repeat) give
+# the mixed-workload table, vm-mixed.csv and its target.
 import argparse
 import csv
 import json
@@ -63,6 +65,60 @@ def fmt(v, unit=""):
 
 def ratio(a, b):
     return NAN if math.isnan(a) or math.isnan(b) or b == 0 else a / b
+
+
+def read_mixed(log):
+    """MIXEDBENCH lines of the VM console log: {label: [{field: float}]}."""
+    runs = {}
+    if not log or not os.path.exists(log):
+        return runs
+    with open(log, errors="replace") as f:
+        for line in f:
+            w = line.split()
+            if len(w) < 3 or w[0] != "MIXEDBENCH":
+                continue
+            row = {"rep": w[2]}
+            for kv in w[3:]:
+                k, _, v = kv.partition("=")
+                try:
+                    row[k] = float(v)
+                except ValueError:
+                    row[k] = NAN
+            runs.setdefault(w[1], []).append(row)
+    return runs
+
+
+MIXED_FIELDS = ["hackbench_s", "hackbench_ipis", "hackbench_switches", "hackbench_doors_s", "door_rps"]
+MIXED_TOLERANCE = 1.05  # "within a few percent" of the default scheduler
+
+
+def mixed_target(mixed):
+    title = (f"VM: an unrelated job beside door traffic (hackbench beside two door_call pairs) takes at most "
+             f"{MIXED_TOLERANCE:.2f}x its time under the default scheduler (median, TCG)")
+    d, x = mixed.get("default"), mixed.get("scx_door")
+    if not d or not x:
+        return (title, "SKIP", "no mixed-workload runs (hackbench from rt-tests missing, or no VM section)")
+    md = spread([r.get("hackbench_doors_s", NAN) for r in d])[0]
+    mx = spread([r.get("hackbench_doors_s", NAN) for r in x])[0]
+    r = ratio(mx, md)
+    if math.isnan(r):
+        return (title, "MISS", "incomplete: a hackbench run failed")
+    return (title, "PASS" if r <= MIXED_TOLERANCE else "MISS",
+            f"hackbench beside door traffic {fmt(mx)} s with scx_door vs {fmt(md)} s ({r:.2f}x); door_call pairs "
+            f"{fmt(spread([q.get('door_rps', NAN) for q in x])[0])} vs "
+            f"{fmt(spread([q.get('door_rps', NAN) for q in d])[0])} round trips/s meanwhile")
+
+
+def mixed_table(mixed):
+    L = ["| scheduler | hackbench alone, s | IPIs during it | context switches during it | "
+         "hackbench beside door traffic, s | slowdown from the door traffic | "
+         "door_call round trips/s meanwhile (2 pairs) |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for label, rows in mixed.items():
+        st = {k: spread([r.get(k, NAN) for r in rows]) for k in MIXED_FIELDS}
+        cell = lambda k: f"{fmt(st[k][0])} ({fmt(st[k][1])}-{fmt(st[k][2])})"
+        L.append(f"| {label} | {cell('hackbench_s')} | {cell('hackbench_ipis')} | {cell('hackbench_switches')} | {cell('hackbench_doors_s')} | "
+                 f"{ratio(st['hackbench_doors_s'][0], st['hackbench_s'][0]):.2f}x | {cell('door_rps')} |")
+    return L
 
 
 class Results:
@@ -130,7 +186,7 @@ def large_payload_target(host, mech, title):
     return (title, verdict, "; ".join(parts))
 
 
-def targets(host, vm_by_label):
+def targets(host, vm_by_label, mixed):
     out = []
     # 1. fastest blocking mechanism everywhere. A cell counts as slower only
     # when door_call's p50 is above the other's in every repeat (the min-max
@@ -246,6 +302,9 @@ def targets(host, vm_by_label):
             parts.append(f"{n} callers: {fmt(s)}/s with scx_door vs {fmt(d)}/s ({s / d:.2f}x)")
         out.append((f"VM: door_call with scx_door never worse at saturation (>= {cpus} callers on {cpus} CPUs, "
                     "calls/s, TCG)", verdict, "; ".join(parts) or "no VM throughput sweep"))
+    # 7. VM mixed workload: unrelated tasks must not suffer
+    if dflt and scx:
+        out.append(mixed_target(mixed))
     return out
 
 
@@ -488,10 +547,18 @@ def main():
             j = json.load(f)
         vm_runs.setdefault(j.get("label") or "default", []).append(j)
     vms = {l: Results(r) for l, r in vm_runs.items()}
+    mixed = read_mixed(a.vm_log)
 
     write_csv(a.out, host, vms)
+    if mixed:
+        with open(os.path.join(a.out, "vm-mixed.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["scheduler", "repeat"] + MIXED_FIELDS)
+            for label, rows in mixed.items():
+                for r in rows:
+                    w.writerow([label, r["rep"]] + [r.get(k, NAN) for k in MIXED_FIELDS])
     pngs = plots(a.out, host, vms)
-    tg = targets(host, vms)
+    tg = targets(host, vms, mixed)
     cfg = hj["config"]
 
     L = [f"# Linux doors benchmark report", "",
@@ -614,6 +681,12 @@ def main():
                     L.append(f"| {m} | {label} | " + " | ".join(cells) + " |")
             L += ["", "Each caller is a process calling back to back; with at least as many callers as vCPUs every "
                   "CPU is busy, the case where the handoff must not cost throughput.", ""]
+        if mixed:
+            L += ["### Mixed workload: an unrelated job beside door traffic", "",
+                  "In each scheduler's turn of every repeat: `hackbench --pipe --groups 2` (rt-tests; 80 processes "
+                  "passing messages over pipes) alone, then again beside two door_call ping-pong pairs (client "
+                  "and server processes, back to back) that run until it finishes. Median of the repeats (range); "
+                  "every repeat in `vm-mixed.csv`.", ""] + mixed_table(mixed) + [""]
         if a.vm_log:
             L += [f"Console log: `{os.path.basename(a.vm_log)}`.", ""]
         L += ["**What TCG figures can and cannot show.** TCG emulates every instruction in software: a guest "
