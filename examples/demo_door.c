@@ -715,9 +715,10 @@ static int run_client(int sock, struct pingpong *pp, pid_t server_pid, size_t ca
 	    "memory; it always sleeps.");
 	say("  libdoor spins briefly before sleeping when the peer runs on "
 	    "another CPU (DOOR_SPIN_NS),");
-	say("  so cross-CPU it can beat a sleeping futex; build/bench/door_bench "
-	    "also has a spinning futex,");
-	say("  eventfd, pipe and busy-poll baselines, 8 B to 64 KiB.");
+	say("  so cross-CPU it can beat a sleeping futex. bench/run.sh compares "
+	    "door_call with a spinning");
+	say("  futex, busy-poll, pipes, sockets, eventfd, io_uring, gRPC and "
+	    "binder, 8 B to 1 MiB.");
 	say("----------------------------------------------------------------");
 	return 0;
 }
