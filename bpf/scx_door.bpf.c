@@ -86,9 +86,11 @@
  *
  * Exit info (kind, code, reason, msg) is copied to `uei` in ops.exit for the
  * loader, which prints `EXIT: reason (msg)`; a ring-buffer record wakes the
- * loader up at once (it never polls periodically). A debug knob
- * (`debug_error_after`) makes the scheduler call scx_bpf_error() after N
- * wake-ups, to test the error path.
+ * loader up at once (it never polls periodically). Two debug knobs test the
+ * paths out: `debug_error_after` makes the scheduler call scx_bpf_error()
+ * after N wake-ups, and `debug_stall_tgid` parks every task of one process
+ * in a DSQ nothing consumes, so the kernel's watchdog must eject the
+ * scheduler for a runnable task stall.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -100,6 +102,7 @@ char _license[] SEC("license") = "GPL";
 
 #define MAX_CPUS 1024
 #define SHARED_DSQ 0
+#define STALL_DSQ 1	/* debug_stall_tgid's tasks: never dispatched */
 #define PF_EXITING 0x00000004
 #define CLOCK_MONOTONIC 1
 
@@ -111,6 +114,7 @@ const volatile __u32 local_max = 2;
 const volatile __u32 handoff_enabled = 1;
 const volatile __u32 handoff_swap = 1;              /* 0: rendezvous (c1) */
 const volatile __u64 debug_error_after = 0;
+const volatile __u32 debug_stall_tgid = 0;
 
 /* Exit info for the loader (UEI-style), see scx_door_intf.h. */
 struct scx_door_uei uei;
@@ -192,6 +196,12 @@ static __always_inline void dsq_insert(struct task_struct *p, u64 dsq, u64 slice
 		scx_bpf_dsq_insert___v2(p, dsq, slice, flags);
 	else
 		scx_bpf_dsq_insert(p, dsq, slice, flags);
+}
+
+/* Testing the stall path: debug_stall_tgid's tasks are never dispatched. */
+static __always_inline bool debug_stalled(const struct task_struct *p)
+{
+	return debug_stall_tgid && (u32)p->tgid == debug_stall_tgid;
 }
 
 static __always_inline bool vtime_before(u64 a, u64 b)
@@ -342,6 +352,8 @@ s32 BPF_STRUCT_OPS(door_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wak
 	s32 cpu;
 
 	stat_inc(SCX_DOOR_STAT_WAKEUPS);
+	if (debug_stalled(p))
+		return prev_cpu;	/* no direct dispatch: ops.enqueue parks it */
 	if (debug_error_after) {
 		u64 n = __sync_fetch_and_add(&nr_wakeups_total, 1) + 1;
 
@@ -414,6 +426,11 @@ s32 BPF_STRUCT_OPS(door_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wak
 void BPF_STRUCT_OPS(door_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	u64 vtime = p->scx.dsq_vtime;
+
+	if (debug_stalled(p)) {
+		dsq_insert(p, STALL_DSQ, slice_ns, enq_flags);
+		return;
+	}
 
 	if (handoff_swap && !(enq_flags & SCX_ENQ_WAKEUP)) {
 		u32 key = bpf_get_smp_processor_id();
@@ -533,6 +550,11 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(door_init)
 	ret = scx_bpf_create_dsq(SHARED_DSQ, -1);
 	if (ret)
 		return ret;
+	if (debug_stall_tgid) {
+		ret = scx_bpf_create_dsq(STALL_DSQ, -1);
+		if (ret)
+			return ret;
+	}
 
 	for (i = 0; i < MAX_CPUS && i < nr; i++) {
 		u32 key = i;

@@ -342,7 +342,7 @@ int main(int argc, char **argv) {
   bool help_stats = false, version = false, partial = false, no_handoff = false, no_pin = false,
        swap = false, rendezvous = false;
   std::uint64_t slice_us = 5000, bound_us = 250, debug_error_after = 0;
-  std::uint32_t local_max = 2, timeout_ms = 5000;
+  std::uint32_t local_max = 2, timeout_ms = 5000, debug_stall_pid = 0;
   std::string sock_path = SCX_DOOR_SOCK_PATH;
 
   app.add_flag("-v,--verbose", g_verbose, "Print libbpf debug messages and registrations");
@@ -369,6 +369,9 @@ int main(int argc, char **argv) {
   app.add_flag("--no-pin", no_pin, "Do not pin/reuse the registration map in bpffs");
   app.add_option("--debug-error-after", debug_error_after,
                  "Testing: call scx_bpf_error() after N wake-ups");
+  app.add_option("--debug-stall-pid", debug_stall_pid,
+                 "Testing: never run the tasks of process PID again, so that the watchdog "
+                 "ejects the scheduler (--timeout-ms)");
   CLI11_PARSE(app, argc, argv);
 
   if (version) {
@@ -404,6 +407,7 @@ int main(int argc, char **argv) {
   skel->rodata->handoff_enabled = !no_handoff;
   skel->rodata->handoff_swap = !rendezvous;
   skel->rodata->debug_error_after = debug_error_after;
+  skel->rodata->debug_stall_tgid = debug_stall_pid;
   skel->struct_ops.door_ops->timeout_ms = timeout_ms;
   if (partial) skel->struct_ops.door_ops->flags |= SCX_DOOR_OPS_SWITCH_PARTIAL;
 

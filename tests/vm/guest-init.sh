@@ -9,6 +9,10 @@
 #   error    --debug-error-after makes BPF call scx_bpf_error(): the kernel
 #            ejects it (exit kind 1025), the loader exits non-zero, state
 #            returns to disabled, and a fresh load works again
+#   stall    --debug-stall-pid parks a process' tasks where nothing runs
+#            them: the kernel's watchdog ejects scx_door (exit kind 1026,
+#            naming that task), the loader exits non-zero, the process
+#            runs again under the default scheduler, and a reload works
 #   handoff  futex ping-pong registered like libdoor: default scheduler vs
 #            scx_door (>= 95% same CPU, ~0 IPIs and migrations per call),
 #            then unload -> run -> reload with the same registered processes,
@@ -74,8 +78,10 @@ start_scx() {
 	# DOOR_SCX_ARGS (kernel command line, commas for spaces): extra flags
 	# The watchdog at its maximum (30 s): under TCG on a loaded host a vCPU
 	# can stall for seconds, which must not read as a scheduler stall.
-	# shellcheck disable=SC2046 # word splitting wanted
-	scx_door --timeout-ms 30000 "$@" $(echo "${DOOR_SCX_ARGS:-}" | tr ',' ' ') >"$SCX_LOG" 2>&1 &
+	to="--timeout-ms 30000"
+	case " $* " in *" --timeout-ms "*) to= ;; esac
+	# shellcheck disable=SC2046,SC2086 # word splitting wanted
+	scx_door $to "$@" $(echo "${DOOR_SCX_ARGS:-}" | tr ',' ' ') >"$SCX_LOG" 2>&1 &
 	SCX_PID=$!
 	i=0
 	while [ $i -lt 200 ]; do
@@ -171,6 +177,53 @@ test_error() {
 		else
 			cat /tmp/err2.log; result error FAIL "reload after error failed"
 		fi
+	fi
+}
+
+test_stall() {
+	# The victim wakes every 20 ms and counts its rounds in a file.
+	sh -c 'i=0; while :; do i=$((i + 1)); echo $i >/tmp/victim.n; usleep 20000; done' &
+	victim=$!
+	sleep 0.3
+	start_scx /tmp/stall.log --timeout-ms 2000 --debug-stall-pid $victim ||
+		{ kill $victim; result stall FAIL "did not attach"; return; }
+	# parked: no round between 1 s and 1.8 s after attach, before the
+	# watchdog (2-3 s) can fire
+	sleep 1
+	n_parked=$(cat /tmp/victim.n)
+	sleep 0.8
+	n_still=$(cat /tmp/victim.n)
+	st_still=$(state)
+	i=0
+	while kill -0 $SCX_PID 2>/dev/null && [ $i -lt 300 ]; do sleep 0.05; i=$((i + 1)); done
+	n_ejected=$(cat /tmp/victim.n)
+	if kill -0 $SCX_PID 2>/dev/null; then
+		stop_scx; kill $victim; cat /tmp/stall.log; result stall FAIL "scheduler not ejected"; return
+	fi
+	wait $SCX_PID; rc=$?; SCX_PID=
+	wait_state disabled 50
+	st=$(state)
+	sleep 0.5
+	n_after=$(cat /tmp/victim.n)
+	kill $victim; wait $victim 2>/dev/null
+	cat /tmp/stall.log
+	echo "victim rounds: $n_parked 1 s after attach, $n_still at 1.8 s ($st_still), $n_ejected after ejection, $n_after 0.5 s later"
+	fail=
+	[ $rc -ne 0 ] || fail="$fail loader-rc-0"
+	grep -q 'exit kind 1026' /tmp/stall.log || fail="$fail exit-kind-not-stall"
+	grep -q "^EXIT: .*\[$victim\] failed to run" /tmp/stall.log || fail="$fail stall-not-the-victim"
+	[ "$st" = disabled ] || fail="$fail state=$st"
+	[ "$st_still" = enabled ] || fail="$fail ejected-before-1.8s"
+	[ "$n_still" = "$n_parked" ] || fail="$fail victim-ran($n_parked..$n_still)"
+	[ $((n_after - n_ejected)) -ge 3 ] || fail="$fail victim-not-resumed($n_ejected..$n_after)"
+	if [ -z "$fail" ]; then
+		if start_scx /tmp/stall2.log && { stop_scx; [ $SCX_RC -eq 0 ]; }; then
+			result stall PASS "kind=1026 rc=$rc victim parked then resumed (+$((n_after - n_ejected))) reload=ok"
+		else
+			cat /tmp/stall2.log; result stall FAIL "reload after stall failed"
+		fi
+	else
+		result stall FAIL "$fail"
 	fi
 }
 
@@ -573,6 +626,7 @@ for t in $(echo "${DOOR_TESTS:-load,error,handoff,bound}" | tr ',' ' '); do
 	case $t in
 	load) test_load ;;
 	error) test_error ;;
+	stall) test_stall ;;
 	handoff) test_handoff ;;
 	bound) test_bound ;;
 	rendezvous) test_rendezvous ;;

@@ -14,7 +14,7 @@
 #   tests/vm/run.sh --lts --tests SUITES --bin PATH... [--timeout SECS] [--log FILE]
 #
 # LIST: comma-separated guest tests (see tests/vm/guest-init.sh); default
-# all of load,error,handoff,bound,rendezvous,charge,security,partial,affinity,fairness,idle
+# all of load,error,stall,handoff,bound,rendezvous,charge,security,partial,affinity,fairness,idle
 # plus doorcall,apart,eject when a door_pingpong binary is given or found. --bench runs
 # the timing report under MTTCG instead. --init replaces guest-init.sh
 # (bench/vm uses it), --bin/--file add programs/files to the initramfs,
@@ -84,7 +84,7 @@ else
 	[[ -x $SCX ]] || { echo "run.sh: scx_door binary not found (build with -DDOOR_BUILD_SCX=ON)" >&2; exit 2; }
 	[[ -x $PP ]] || { echo "run.sh: pingpong binary not found (build with -DDOOR_VM_TESTS=ON)" >&2; exit 2; }
 	if [[ -z $TESTS ]]; then
-		TESTS=load,error,handoff,bound,rendezvous,charge,security,partial,affinity,fairness,idle
+		TESTS=load,error,stall,handoff,bound,rendezvous,charge,security,partial,affinity,fairness,idle
 		[[ -n $DPP && -x $DPP ]] && TESTS+=,doorcall,apart,eject
 	fi
 	KDIR=$("$ROOT/scripts/vm/fetch-kernel.sh") || { echo "run.sh: kernel fetch failed" >&2; exit 2; }
