@@ -11,6 +11,11 @@
 // CPU 1, so no scheduler can hand one's CPU to the other.
 // SIGUSR1 ends the run early and still prints the line (door traffic
 // beside another workload runs until that workload is done).
+// --progress-ms N: also print, every N ms, what the last N ms did:
+//   PROGRESS t_ms=T calls=C sleeps_per_call=S same_cpu=P scx=STATE
+// (STATE: /sys/kernel/sched_ext/state at the end of the interval), so a
+// test can follow the calls of one pair of processes across a scheduler
+// change.
 //
 // Prints the same line as pingpong:
 //   PINGPONG label=L window=1 registered=na rounds=N same_cpu=P
@@ -134,12 +139,23 @@ long voluntary_switches() {
   return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nvcsw : 0;
 }
 
+/// sched_ext's state ("enabled", "disabled", ...), or "none".
+std::string scx_state() {
+  char buf[32] = {};
+  FILE *f = std::fopen("/sys/kernel/sched_ext/state", "r");
+  if (!f) return "none";
+  if (!std::fgets(buf, sizeof buf, f)) buf[0] = 0;
+  std::fclose(f);
+  buf[std::strcspn(buf, "\n")] = 0;
+  return buf[0] ? buf : "none";
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
   int rounds = 2000;
   bool in_process = false, pin_apart = false;
-  double max_seconds = 20;
+  double max_seconds = 20, progress_ms = 0;
   std::string label = "run";
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
@@ -148,9 +164,11 @@ int main(int argc, char **argv) {
     else if (a == "--label" && i + 1 < argc) label = argv[++i];
     else if (a == "--threads") in_process = true;
     else if (a == "--pin-apart") pin_apart = true;
+    else if (a == "--progress-ms" && i + 1 < argc) progress_ms = std::atof(argv[++i]);
     else {
       std::fprintf(stderr,
-                   "usage: door_pingpong [--rounds N] [--max-seconds S] [--label L] [--threads] [--pin-apart]\n");
+                   "usage: door_pingpong [--rounds N] [--max-seconds S] [--label L] [--threads] [--pin-apart] "
+                   "[--progress-ms N]\n");
       return 2;
     }
   }
@@ -231,9 +249,27 @@ int main(int argc, char **argv) {
   rtt.reserve(static_cast<std::size_t>(std::min(rounds, 1 << 20)));
   double t_start = now_us();
   int done = 0;
+  // --progress-ms: the interval's start (time, calls, sleeps, same-CPU count)
+  double p_t = t_start;
+  int p_done = 0;
+  long p_vcsw = vcsw0;
+  std::uint64_t p_same = 0;
   for (; done < rounds; done++) {
-    if (g_stop || now_us() - t_start > max_seconds * 1e6) break;
     double t0 = now_us();
+    if (g_stop || t0 - t_start > max_seconds * 1e6) break;
+    if (progress_ms > 0 && t0 - p_t >= progress_ms * 1e3 && done > p_done) {
+      long v = voluntary_switches();
+      int n = done - p_done;
+      std::printf("PROGRESS t_ms=%.0f calls=%d sleeps_per_call=%.3f same_cpu=%.1f scx=%s\n", (t0 - t_start) / 1e3,
+                  n, static_cast<double>(v - p_vcsw) / n, 100.0 * static_cast<double>(same - p_same) / (2.0 * n),
+                  scx_state().c_str());
+      std::fflush(stdout);
+      p_t = now_us();  // the line's own cost is not in the next interval
+      p_done = done;
+      p_vcsw = voluntary_switches();
+      p_same = same;
+      t0 = p_t;
+    }
     if (!call(&rep)) {
       // The stop signal interrupted this call: EINTR once a server thread
       // took it, EAGAIN when it was withdrawn before (door_call(3C)).

@@ -44,6 +44,11 @@
 #            default scheduler (+0.1), and scx_door is not ejected
 #   eject    door_call traffic while scx_door ejects itself (BPF error):
 #            no call lost, duplicated or corrupted, no hang, calls go on
+#   kill     door_call traffic while the loader is killed with SIGKILL:
+#            sched_ext returns to disabled, no call is lost or hangs, and
+#            the same pair of processes goes back to spinning (its calls
+#            sleep no more often than under the default scheduler, +0.1);
+#            a reload works
 #   bench    timing report of pingpong/door_pingpong (no assertions)
 # Prints "VMTEST <name> PASS|FAIL|SKIP <detail>" per test, the summary line,
 # and "VMDONE" last; run.sh parses the serial console.
@@ -587,6 +592,58 @@ test_eject() {
 	fi
 }
 
+# progress_median KEY SCX_STATE FILE SKIP: median of KEY over the PROGRESS
+# lines of FILE whose scx= is SCX_STATE, leaving out the first SKIP of them
+progress_median() {
+	grep "^PROGRESS .* scx=$2\$" "$3" | tail -n +$(($4 + 1)) | while read -r l; do field "$1" "$l"; done |
+		sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "nan" }'
+}
+
+test_kill() {
+	if [ ! -x /bin/vm_door_pingpong ]; then result kill SKIP "no door_pingpong"; return; fi
+	d=$(vm_door_pingpong --rounds $ROUNDS --label kill-default | grep '^PINGPONG')
+	start_scx /tmp/kl.log --stats 1 || { result kill FAIL "did not attach"; return; }
+	vm_door_pingpong --rounds 100000000 --max-seconds 12 --progress-ms 500 --label kill >/tmp/kl.out 2>&1 &
+	pp=$!
+	sleep 4
+	handoffs=$(sstat handoffs /tmp/kl.log)
+	kill -9 $SCX_PID
+	wait $SCX_PID; SCX_PID=
+	wait_state disabled 50
+	st=$(state)
+	# no hang: the ping-pong ends by its own deadline
+	i=0
+	while kill -0 $pp 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	hung=0
+	if kill -0 $pp 2>/dev/null; then hung=1; kill -9 $pp; fi
+	wait $pp; pprc=$?
+	cat /tmp/kl.out; echo "$d"
+	l=$(grep '^PINGPONG' /tmp/kl.out)
+	# after the kill, left out: the interval it fell in and the next (the
+	# pair is still on one CPU until a wake-up moves it apart)
+	before=$(progress_median sleeps_per_call enabled /tmp/kl.out 1)
+	after=$(progress_median sleeps_per_call disabled /tmp/kl.out 2)
+	same_before=$(progress_median same_cpu enabled /tmp/kl.out 1)
+	lim=$(awk -v d="$(field sleeps_per_call "$d")" 'BEGIN { printf "%.3f", d + 0.1 }')
+	echo "door_call across a SIGKILL of scx_door: sleeps_per_call loaded=$before after=$after (default $(field sleeps_per_call "$d")) same_cpu loaded=$same_before%"
+	fail=
+	[ $hung = 0 ] || fail="$fail hung"
+	[ $pprc -eq 0 ] && [ "$(field check "$l")" = ok ] || fail="$fail pingpong(rc=$pprc,check=$(field check "$l"))"
+	[ "$st" = disabled ] || fail="$fail state=$st"
+	ge "${handoffs:-0}" 100 || fail="$fail few-handoffs(${handoffs:-0})"
+	ge "$same_before" 95 || fail="$fail no-handoff-before(same_cpu=$same_before)"
+	le "$after" "$lim" || fail="$fail sleeps-after-kill($after>$lim)"
+	if [ -z "$fail" ]; then
+		if start_scx /tmp/kl2.log && { stop_scx; [ $SCX_RC -eq 0 ]; }; then
+			result kill PASS "rounds=$(field rounds "$l") check=ok sleeps_per_call loaded=$before after=$after reload=ok"
+		else
+			cat /tmp/kl2.log; result kill FAIL "reload after kill failed"
+		fi
+	else
+		result kill FAIL "$fail"
+	fi
+}
+
 # bench_line NAME SCX RENDEZVOUS DEFAULT PINNED: one report line
 bench_line() {
 	ratio=$(awk -v a="$(field rps "$2")" -v b="$(field rps "$4")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
@@ -639,6 +696,7 @@ for t in $(echo "${DOOR_TESTS:-load,error,handoff,bound}" | tr ',' ' '); do
 	doorcall) test_doorcall ;;
 	apart) test_apart ;;
 	eject) test_eject ;;
+	kill) test_kill ;;
 	bench) test_bench ;;
 	crash) echo c >/proc/sysrq-trigger ;; # harness self-test: run.sh must report a panic
 	*) result "$t" FAIL "unknown test" ;;

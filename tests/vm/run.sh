@@ -15,7 +15,7 @@
 #
 # LIST: comma-separated guest tests (see tests/vm/guest-init.sh); default
 # all of load,error,stall,handoff,bound,rendezvous,charge,security,partial,affinity,fairness,idle
-# plus doorcall,apart,eject when a door_pingpong binary is given or found. --bench runs
+# plus doorcall,apart,eject,kill when a door_pingpong binary is given or found. --bench runs
 # the timing report under MTTCG instead. --init replaces guest-init.sh
 # (bench/vm uses it), --bin/--file add programs/files to the initramfs,
 # --append adds kernel parameters. --lts: SUITES names the test binaries
@@ -85,7 +85,7 @@ else
 	[[ -x $PP ]] || { echo "run.sh: pingpong binary not found (build with -DDOOR_VM_TESTS=ON)" >&2; exit 2; }
 	if [[ -z $TESTS ]]; then
 		TESTS=load,error,stall,handoff,bound,rendezvous,charge,security,partial,affinity,fairness,idle
-		[[ -n $DPP && -x $DPP ]] && TESTS+=,doorcall,apart,eject
+		[[ -n $DPP && -x $DPP ]] && TESTS+=,doorcall,apart,eject,kill
 	fi
 	KDIR=$("$ROOT/scripts/vm/fetch-kernel.sh") || { echo "run.sh: kernel fetch failed" >&2; exit 2; }
 	# the guest runs them as /bin/scx_door, /bin/vm_pingpong, /bin/vm_door_pingpong
