@@ -5,7 +5,8 @@
 #
 # Runs the tests named in DOOR_TESTS (kernel command line, comma-separated):
 #   load     scx_door attaches (state enabled, root/ops "door", socket),
-#            detaches on SIGINT with exit 0 and "EXIT: unregistered ..."
+#            detaches on SIGINT, and again on SIGTERM, with exit 0 and
+#            "EXIT: unregistered ..."
 #   error    --debug-error-after makes BPF call scx_bpf_error(): the kernel
 #            ejects it (exit kind 1025), the loader exits non-zero, state
 #            returns to disabled, and a fresh load works again
@@ -98,9 +99,9 @@ start_scx() {
 	return 1
 }
 
-# stop_scx: SIGINT, wait; sets SCX_RC
+# stop_scx [SIG]: SIGINT (or SIG), wait; sets SCX_RC
 stop_scx() {
-	kill -INT $SCX_PID 2>/dev/null
+	kill -"${1:-INT}" $SCX_PID 2>/dev/null
 	wait $SCX_PID
 	SCX_RC=$?
 	SCX_PID=
@@ -152,7 +153,18 @@ test_load() {
 	elif ! grep -q '^\[scx_door\] wakeups: [1-9]' /tmp/load.log; then result load FAIL "no stats line"
 	elif [ "$st" != disabled ]; then result load FAIL "state after unload: $st"
 	elif [ -e /run/scx_door.sock ]; then result load FAIL "socket left behind"
-	else result load PASS "ops=door rc=0 state=disabled"
+	else
+		# SIGTERM (what systemd sends) detaches the same way
+		start_scx /tmp/load2.log || { result load FAIL "second load did not attach"; return; }
+		stop_scx TERM
+		wait_state disabled 50
+		cat /tmp/load2.log
+		if [ $SCX_RC -ne 0 ] || ! grep -q '^EXIT: unregistered from user space' /tmp/load2.log ||
+			[ "$(state)" != disabled ]; then
+			result load FAIL "SIGTERM: rc=$SCX_RC state=$(state)"
+		else
+			result load PASS "ops=door rc=0 state=disabled, SIGINT and SIGTERM"
+		fi
 	fi
 }
 
