@@ -20,12 +20,18 @@
 // Prints the same line as pingpong:
 //   PINGPONG label=L window=1 registered=na rounds=N same_cpu=P
 //            ipi_per_call=X migrations_per_call=Y rtt_p50_us=A rtt_p99_us=B
-//            rps=R cpu_us_per_call=C sleeps_per_call=S
+//            rps=R cpu_us_per_call=C sleeps_per_call=S futex_per_call=F
+//            other_syscalls_per_call=O check=ok
 // Every call carries a sequence number that the server echoes with the
 // number of calls it has served: the line ends with check=ok only if no
 // call was lost, duplicated or answered with another call's reply.
 // sleeps_per_call: the caller's voluntary context switches per call (it
 //   blocked instead of catching the reply by spinning).
+// futex_per_call / other_syscalls_per_call: system calls per call of the
+//   caller and the server process together (every thread), futex and all
+//   others, during the timed loop (-1: no tracepoint counters). The loop
+//   itself reads the clock and the CPU twice per call, which is a system
+//   call only where the vDSO cannot serve it.
 // same_cpu: share of the two wake-ups per call (caller -> server thread,
 //   server -> caller) after which the woken thread ran on the CPU the other
 //   side was on. migrations: se.nr_migrations summed over every thread of
@@ -57,6 +63,7 @@ namespace {
 using vmstats::cpu_busy_us;
 using vmstats::ipi_count;
 using vmstats::nr_migrations;
+using vmstats::SyscallCounter;
 
 struct Req {
   std::int32_t caller_cpu;
@@ -174,6 +181,9 @@ int main(int argc, char **argv) {
   }
   if (rounds <= 0) return 2;
 
+  // Before the fork and before libdoor's threads exist: they inherit it.
+  SyscallCounter sys;
+
   // --threads: the door is served by this process' own door threads
   pid_t child = -1;
   int d = -1;
@@ -247,6 +257,7 @@ int main(int argc, char **argv) {
   std::uint64_t same = 0;
   std::vector<double> rtt;
   rtt.reserve(static_cast<std::size_t>(std::min(rounds, 1 << 20)));
+  sys.enable();
   double t_start = now_us();
   int done = 0;
   // --progress-ms: the interval's start (time, calls, sleeps, same-CPU count)
@@ -282,14 +293,16 @@ int main(int argc, char **argv) {
     rtt.push_back(now_us() - t0);
   }
   double elapsed = now_us() - t_start;
+  sys.disable();
   long long ipis = ipi_count() - ipi0;
   double cpu_us = cpu_busy_us() - cpu0;
   long vcsw = voluntary_switches() - vcsw0;
   long m1 = nr_migrations(getpid()), m1s = child > 0 ? nr_migrations(child) : 0;
   if (child > 0) {
     kill(child, SIGKILL);
-    waitpid(child, nullptr, 0);
+    waitpid(child, nullptr, 0);  // its counts join ours when it is reaped
   }
+  const long long sys_all = sys.all(), sys_futex = sys.futex();
   if (done == 0) {
     std::printf("PINGPONG label=%s window=1 error=no_rounds\n", label.c_str());
     return 1;
@@ -304,9 +317,11 @@ int main(int argc, char **argv) {
   std::printf(
       "PINGPONG label=%s window=1 registered=na rounds=%d same_cpu=%.1f ipi_per_call=%.3f "
       "migrations_per_call=%.3f rtt_p50_us=%.1f rtt_p99_us=%.1f rps=%.0f cpu_us_per_call=%.1f "
-      "sleeps_per_call=%.3f check=%s\n",
+      "sleeps_per_call=%.3f futex_per_call=%.3f other_syscalls_per_call=%.3f check=%s\n",
       label.c_str(), done, 100.0 * static_cast<double>(same) / (2.0 * done),
       static_cast<double>(ipis) / done, migr, pct(0.50), pct(0.99), done / (elapsed / 1e6),
-      cpu0 < 0 ? -1.0 : cpu_us / done, static_cast<double>(vcsw) / done, check_ok ? "ok" : "fail");
+      cpu0 < 0 ? -1.0 : cpu_us / done, static_cast<double>(vcsw) / done,
+      sys.ok() ? static_cast<double>(sys_futex) / done : -1.0,
+      sys.ok() ? static_cast<double>(sys_all - sys_futex) / done : -1.0, check_ok ? "ok" : "fail");
   return check_ok ? rc : 1;
 }

@@ -38,7 +38,10 @@
 #            default scheduler does, up to its fair share (ncpu/3), less 10%;
 #            its progress is printed; scx_door is not ejected
 #   idle     an idle machine stays idle (<= 10% busy) with scx_door loaded
-#   doorcall real libdoor door_call ping-pong (needs /bin/vm_door_pingpong)
+#   doorcall real libdoor door_call ping-pong (needs /bin/vm_door_pingpong):
+#            the handoff assertions, and no extra system call per call with
+#            scx_door loaded (futex calls at most those of libdoor's
+#            blocking path, DOOR_SPIN_NS=0; no other kind added)
 #   apart    door_call between a caller and a server pinned to different
 #            CPUs (no handoff possible): libdoor spins as without scx_door,
 #            so the caller sleeps no more often per call than under the
@@ -58,6 +61,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t bpf bpf /sys/fs/bpf
+mount -t tracefs tracefs /sys/kernel/tracing # syscall counters (door_pingpong)
 mount -t tmpfs tmp /run
 mount -t tmpfs tmp /tmp
 echo 0 >/proc/sys/kernel/printk_ratelimit 2>/dev/null
@@ -537,16 +541,32 @@ test_idle() {
 test_doorcall() {
 	if [ ! -x /bin/vm_door_pingpong ]; then result doorcall SKIP "no door_pingpong"; return; fi
 	d=$(vm_door_pingpong --rounds $ROUNDS --label default | grep '^PINGPONG')
+	# libdoor's blocking path (no spinning): the system calls a call costs
+	# when every call sleeps on both sides
+	b=$(DOOR_SPIN_NS=0 vm_door_pingpong --rounds $ROUNDS --label default-blocking | grep '^PINGPONG')
 	start_scx /tmp/dc.log --stats 1 || { result doorcall FAIL "did not attach"; return; }
 	s=$(vm_door_pingpong --rounds $ROUNDS --label scx | grep '^PINGPONG')
 	sleep 1.1
 	stop_scx
-	echo "$d"; echo "$s"; grep '^\[scx_door\]' /tmp/dc.log | tail -n1
+	echo "$d"; echo "$b"; echo "$s"; grep '^\[scx_door\]' /tmp/dc.log | tail -n1
 	echo "door_call scx_door handoff: $(summary_part "$s") | default: $(summary_part "$d")"
-	if check_handoff doorcall "$s" && [ $SCX_RC -eq 0 ]; then
-		result doorcall PASS "handoffs=$(sstat handoffs /tmp/dc.log)"
+	echo "door_call system calls per call: scx_door futex=$(field futex_per_call "$s") other=$(field other_syscalls_per_call "$s") | default, no spinning: futex=$(field futex_per_call "$b") other=$(field other_syscalls_per_call "$b") | default: futex=$(field futex_per_call "$d") other=$(field other_syscalls_per_call "$d")"
+	# No extra system call per call with the scheduler loaded: at most the
+	# futex calls of the blocking path, and no other kind (bpf(), sched_*)
+	fail=
+	for l in "$d" "$b" "$s"; do
+		ge "$(field futex_per_call "$l")" 0 || fail="$fail no-syscall-counters"
+	done
+	lim=$(awk -v b="$(field futex_per_call "$b")" 'BEGIN { printf "%.3f", b + 0.05 }')
+	le "$(field futex_per_call "$s")" "$lim" || fail="$fail futex_per_call>$lim"
+	lim=$(awk -v d="$(field other_syscalls_per_call "$d")" 'BEGIN { printf "%.3f", d + 0.05 }')
+	le "$(field other_syscalls_per_call "$s")" "$lim" || fail="$fail other_syscalls_per_call>$lim"
+	check_handoff doorcall "$s" || fail="$fail handoff"
+	[ $SCX_RC -eq 0 ] || fail="$fail loader-rc=$SCX_RC"
+	if [ -z "$fail" ]; then
+		result doorcall PASS "handoffs=$(sstat handoffs /tmp/dc.log) syscalls_per_call futex=$(field futex_per_call "$s") (blocking default $(field futex_per_call "$b")) other=$(field other_syscalls_per_call "$s")"
 	else
-		result doorcall FAIL "see above"
+		result doorcall FAIL "$fail"
 	fi
 }
 

@@ -2,12 +2,18 @@
 //
 // vm_stats.h — system counters read by the VM guest programs (pingpong,
 // door_pingpong): IPIs from /proc/interrupts, migrations from
-// /proc/PID/task/*/sched, CPU busy time from /proc/stat.
+// /proc/PID/task/*/sched, CPU busy time from /proc/stat, system calls
+// from the raw_syscalls and futex tracepoints (perf_event_open).
 #pragma once
 
 #include <dirent.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#include <cstdint>
 
 #include <cstdlib>
 #include <fstream>
@@ -77,5 +83,51 @@ inline double cpu_busy_us() {
   long hz = sysconf(_SC_CLK_TCK);
   return hz > 0 ? static_cast<double>(busy) * 1e6 / static_cast<double>(hz) : -1;
 }
+
+/// Counts the system calls of this process and of every thread and process
+/// it creates after construction (perf tracepoint counters, inherited):
+/// all of them, and futex calls alone. Reads include exited children, so
+/// read after reaping the server process. Needs tracefs mounted at
+/// /sys/kernel/tracing (the guest's /init does it); ok() is false without.
+class SyscallCounter {
+ public:
+  SyscallCounter() : all_(open_tp("raw_syscalls/sys_enter")), futex_(open_tp("syscalls/sys_enter_futex")) {}
+  ~SyscallCounter() {
+    if (all_ >= 0) close(all_);
+    if (futex_ >= 0) close(futex_);
+  }
+  SyscallCounter(const SyscallCounter &) = delete;
+  SyscallCounter &operator=(const SyscallCounter &) = delete;
+
+  bool ok() const { return all_ >= 0 && futex_ >= 0; }
+  /// Counting starts (enable) and stops (disable), children included.
+  void enable() { ctl(PERF_EVENT_IOC_ENABLE); }
+  void disable() { ctl(PERF_EVENT_IOC_DISABLE); }
+  long long all() const { return value(all_); }
+  long long futex() const { return value(futex_); }
+
+ private:
+  static int open_tp(const char *name) {
+    std::ifstream f(std::string("/sys/kernel/tracing/events/") + name + "/id");
+    long long id;
+    if (!(f >> id)) return -1;
+    perf_event_attr a{};
+    a.type = PERF_TYPE_TRACEPOINT;
+    a.size = sizeof a;
+    a.config = static_cast<std::uint64_t>(id);
+    a.disabled = 1;
+    a.inherit = 1;
+    return static_cast<int>(syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC));
+  }
+  void ctl(unsigned long op) {
+    if (all_ >= 0) ioctl(all_, op, 0);
+    if (futex_ >= 0) ioctl(futex_, op, 0);
+  }
+  static long long value(int fd) {
+    std::uint64_t v;
+    return fd >= 0 && read(fd, &v, sizeof v) == sizeof v ? static_cast<long long>(v) : -1;
+  }
+  int all_, futex_;
+};
 
 }  // namespace vmstats
