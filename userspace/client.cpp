@@ -341,6 +341,7 @@ WaitOutcome wait_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq) noexce
   // unseen (signal_restart.h): the timer costs a tenth of a round trip.
   static const struct timespec kLong{3600, 0};
   const struct timespec *timeout = restarting_handlers_installed() ? &kLong : nullptr;
+  handoff_before_sleep();
   for (;;) {
     std::uint32_t v = s->rsp.load(std::memory_order_acquire);
     if (done(v)) return WaitOutcome::Replied;

@@ -25,32 +25,59 @@ namespace door::detail {
 /// Per-thread handoff state; the intent record must not cross a page.
 struct alignas(64) ThreadHandoff {
   scx_door_intent intent{};
-  bool attempted = false;  ///< registration tried for this thread
+  /// g_handoff_epoch when registration was last tried for this thread (0:
+  /// never): a thread registers again once scx_door has been (re)started.
+  std::uint32_t epoch = 0;
 };
 
 /// True while scx_door is loaded and accepted this process' registration.
 extern std::atomic<bool> g_handoff_active;
+/// Bumped (never 0) when this process finds a newly started scx_door
+/// (handoff_before_sleep): every thread's registration is then out of date.
+extern std::atomic<std::uint32_t> g_handoff_epoch;
 
 /// This thread's handoff record.
 ThreadHandoff &thread_handoff() noexcept;
 
 /// Registers the calling thread with scx_door if it is loaded (once per
-/// thread, off the call path). Never fails: without the scheduler it leaves
-/// the record unregistered and libdoor works exactly as before.
+/// thread and scx_door start, off the call path). Never fails: without the
+/// scheduler it leaves the record unregistered and libdoor works exactly as
+/// before.
 void handoff_register_thread() noexcept;
 
-/// True while scx_door is the loaded sched_ext scheduler (sysfs; slow).
-bool scx_door_is_loaded() noexcept;
+/// True when this thread has not tried to register since scx_door last
+/// started (one TLS and one relaxed load).
+inline bool handoff_stale() noexcept;
+
+/// True while the scx_door instance this process registered with is still
+/// the loaded scheduler: not unloaded, ejected, killed or restarted (sysfs;
+/// slow). False also marks that instance gone for handoff_look_for_scheduler.
+bool scx_door_still_loaded() noexcept;
 
 /// Starts watching for scx_door going away (sched_watch.cpp); weak so that
 /// sched_register.cpp also links on its own.
 __attribute__((weak)) void handoff_watch_scheduler() noexcept;
 
+/// Looks for an scx_door started since this process last looked (at most
+/// once a second per process; a few syscalls when due) and, if there is
+/// one, makes every thread register again on its next call.
+void handoff_look_for_scheduler() noexcept;
+
+/// A door thread is about to sleep while handoff is off: a scheduler that
+/// (re)started meanwhile is found here, with no timer and no per-call
+/// cost (one relaxed load when handoff is on).
+inline void handoff_before_sleep() noexcept {
+  if (!g_handoff_active.load(std::memory_order_relaxed)) handoff_look_for_scheduler();
+}
+
+inline bool handoff_stale() noexcept {
+  return thread_handoff().epoch != g_handoff_epoch.load(std::memory_order_relaxed);
+}
+
 /// This thread's token (0 when unregistered); published in call slots.
 inline std::uint64_t handoff_self_token() noexcept {
-  ThreadHandoff &h = thread_handoff();
-  if (!h.attempted) handoff_register_thread();
-  return h.intent.self;
+  if (handoff_stale()) handoff_register_thread();
+  return thread_handoff().intent.self;
 }
 
 /// Declares "I am about to wake `target` and then block (or not)".

@@ -23,8 +23,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -33,6 +36,7 @@
 namespace door::detail {
 
 std::atomic<bool> g_handoff_active{false};
+std::atomic<std::uint32_t> g_handoff_epoch{1};
 
 ThreadHandoff &thread_handoff() noexcept {
   // initial-exec: read on every call, must not go through __tls_get_addr.
@@ -90,12 +94,32 @@ bool scx_door_loaded() noexcept {
          file_is("/sys/kernel/sched_ext/root/ops", SCX_DOOR_OPS_NAME);
 }
 
+// How many times a sched_ext scheduler has been enabled since boot (0 where
+// the kernel does not say): tells one scx_door instance from the next, even
+// across a restart quicker than any check.
+std::uint64_t scx_enable_seq() noexcept {
+  Fd fd(open("/sys/kernel/sched_ext/enable_seq", O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return 0;
+  char buf[32];
+  ssize_t n = read(fd.get(), buf, sizeof(buf) - 1);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  return std::strtoull(buf, nullptr, 10);
+}
+
+// enable_seq of the scx_door instance this process last registered with
+// (or tried to): a different one is a new instance. kGone once the watch
+// saw that instance go (where the kernel has no enable_seq, every instance
+// reads 0, so only this tells the next one from the last).
+constexpr std::uint64_t kGone = ~std::uint64_t{0};
+std::atomic<std::uint64_t> g_seen_seq{kGone};
+
 // fork(): the child's only thread is a new task the scheduler does not know;
 // forget the parent's registration so the child can register itself.
 void reset_after_fork() noexcept {
   ThreadHandoff &h = thread_handoff();
   h.intent = scx_door_intent{};
-  h.attempted = false;
+  h.epoch = 0;
 }
 
 // One request/response with the daemon. Returns the token (0 on failure)
@@ -167,14 +191,21 @@ bool opt_into_sched_ext() noexcept {
 
 void handoff_register_thread() noexcept {
   ThreadHandoff &h = thread_handoff();
-  if (h.attempted) return;
-  h.attempted = true;
+  const std::uint32_t epoch = g_handoff_epoch.load(std::memory_order_relaxed);
+  if (h.epoch == epoch) return;
+  h.epoch = epoch;
 
   static std::once_flag atfork_once;
   std::call_once(atfork_once, [] { pthread_atfork(nullptr, nullptr, reset_after_fork); });
 
   ErrnoGuard keep_errno;
+  // Again (after a restart): a stale token is useless, clear it first.
+  h.intent.magic = 0;
+  h.intent.self = 0;
   if (!scx_door_loaded()) return;
+  // This instance was tried: if registering with it fails, later looks do
+  // not retry it (handoff_look_for_scheduler).
+  g_seen_seq.store(scx_enable_seq(), std::memory_order_relaxed);
 
   std::uint32_t flags = 0;
   std::uint64_t token = request_token(&h.intent, &flags);
@@ -192,6 +223,27 @@ void handoff_register_thread() noexcept {
   if (handoff_watch_scheduler) handoff_watch_scheduler();
 }
 
-bool scx_door_is_loaded() noexcept { return scx_door_loaded(); }
+bool scx_door_still_loaded() noexcept {
+  if (scx_door_loaded() && scx_enable_seq() == g_seen_seq.load(std::memory_order_relaxed)) return true;
+  g_seen_seq.store(kGone, std::memory_order_relaxed);
+  return false;
+}
+
+void handoff_look_for_scheduler() noexcept {
+  static std::atomic<std::int64_t> next_look{0};
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // vDSO: no syscall
+  const std::int64_t now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+  std::int64_t next = next_look.load(std::memory_order_relaxed);
+  if (now < next || !next_look.compare_exchange_strong(next, now + 1000000000LL)) return;
+  ErrnoGuard keep_errno;
+  if (!scx_door_loaded()) return;  // no socket: one failed access()
+  const std::uint64_t seq = scx_enable_seq();
+  if (g_seen_seq.load(std::memory_order_relaxed) == seq) return;  // already tried this one
+  // A new instance: every thread registers on its next call. Only the
+  // winner of next_look gets here, so the epoch has one writer at a time.
+  std::uint32_t e = g_handoff_epoch.load(std::memory_order_relaxed) + 1;
+  g_handoff_epoch.store(e ? e : 1, std::memory_order_relaxed);  // 0 means "never tried"
+}
 
 }  // namespace door::detail

@@ -3,12 +3,14 @@
 // sched_watch.cpp — notices when scx_door goes away.
 //
 // While handoff is active, the reactor re-checks every 200 ms (a timerfd)
-// that scx_door is still the loaded sched_ext scheduler. If it was
-// unloaded, ejected after an error or stall, or killed, g_handoff_active
-// drops to false and libdoor spins again: latency returns to the
-// no-scheduler behaviour with no per-call check. A later successful
-// registration (scx_door loaded again) turns handoff back on and re-arms
-// the watch.
+// that the scx_door instance this process registered with is still the
+// loaded sched_ext scheduler. If it was unloaded, ejected after an error or
+// stall, killed or restarted, g_handoff_active drops to false and libdoor
+// spins again: latency returns to the no-scheduler behaviour with no
+// per-call check. A door thread about to sleep then looks, at most once a
+// second, for a new scx_door instance (handoff_before_sleep); finding one
+// makes every thread register again on its next call, which turns handoff
+// back on and re-arms this watch.
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -39,7 +41,7 @@ void handoff_watch_scheduler() noexcept {
   bool ok = reactor_watch_fd(tfd, &key, [tfd] {
     std::uint64_t ticks;
     (void)!read(tfd, &ticks, sizeof ticks);
-    if (scx_door_is_loaded()) return true;
+    if (scx_door_still_loaded()) return true;
     g_handoff_active.store(false, std::memory_order_relaxed);
     g_watch_pid.store(0);
     reactor_post([tfd] { raw_close(tfd); });  // after the watch is removed

@@ -430,6 +430,7 @@ std::uint32_t wait_for_call(ServerThread *t) noexcept {
         case Anticipation::None: break;
       }
     }
+    handoff_before_sleep();
     if (!(v & kReqWaiting)) {
       if (!s->req.compare_exchange_weak(v, v | kReqWaiting, std::memory_order_acq_rel)) continue;
       v |= kReqWaiting;
@@ -732,6 +733,9 @@ int post_reply(ServerThread *t, char *data, std::size_t size, door_desc_t *descs
   s->server_cpu = static_cast<std::uint32_t>(sched_getcpu());
   close_released();
   t->call_door->stats.record(stats_ticks() - t->call_t0);
+  // scx_door was (re)started: register with it and tell the caller the new
+  // token, which its next call's wake-up names.
+  if (handoff_stale()) s->server_token = handoff_self_token();
   handoff_announce(will_block ? SCX_DOOR_REPLY_BLOCK : SCX_DOOR_REPLY_CONTINUE, s->client_token);
   // Release: the results written above happen-before the caller's acquire.
   std::uint32_t old = s->rsp.exchange(t->seq | kRspDone, std::memory_order_release);

@@ -48,11 +48,12 @@
 #            default scheduler (+0.1), and scx_door is not ejected
 #   eject    door_call traffic while scx_door ejects itself (BPF error):
 #            no call lost, duplicated or corrupted, no hang, calls go on
-#   kill     door_call traffic while the loader is killed with SIGKILL:
-#            sched_ext returns to disabled, no call is lost or hangs, and
-#            the same pair of processes goes back to spinning (its calls
-#            sleep no more often than under the default scheduler, +0.1);
-#            a reload works
+#   kill     door_call traffic while the loader is killed with SIGKILL and
+#            then started again: sched_ext returns to disabled, no call is
+#            lost or hangs, the same pair of processes goes back to
+#            spinning (its calls sleep no more often than under the
+#            default scheduler, +0.1), and once scx_door is back it is
+#            handed off again (>= 95% same CPU)
 #   bench    timing report of pingpong/door_pingpong (no assertions)
 # Prints "VMTEST <name> PASS|FAIL|SKIP <detail>" per test, the summary line,
 # and "VMDONE" last; run.sh parses the serial console.
@@ -624,18 +625,35 @@ test_eject() {
 	fi
 }
 
-# progress_median KEY SCX_STATE FILE SKIP: median of KEY over the PROGRESS
-# lines of FILE whose scx= is SCX_STATE, leaving out the first SKIP of them
+# progress_median KEY PHASE FILE SKIP: median of KEY over the PROGRESS lines
+# of FILE in PHASE (1: scx_door loaded, 2: after it went away, 3: loaded
+# again), leaving out the first SKIP lines of that phase
 progress_median() {
-	grep "^PROGRESS .* scx=$2\$" "$3" | tail -n +$(($4 + 1)) | while read -r l; do field "$1" "$l"; done |
-		sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "nan" }'
+	awk -v key="$1" -v want="$2" -v skip="$4" '
+		/^PROGRESS / {
+			st = ""; v = ""
+			for (i = 2; i <= NF; i++) {
+				split($i, kv, "=")
+				if (kv[1] == "scx") st = kv[2]
+				if (kv[1] == key) v = kv[2]
+			}
+			if (phase == 0) phase = 1
+			if (phase == 1 && st != "enabled") phase = 2
+			if (phase == 2 && st == "enabled") phase = 3
+			if (phase == want && ++seen > skip) vals[++n] = v + 0
+		}
+		END {
+			if (!n) { print "nan"; exit }
+			for (i = 2; i <= n; i++) for (j = i; j > 1 && vals[j - 1] > vals[j]; j--) { t = vals[j]; vals[j] = vals[j - 1]; vals[j - 1] = t }
+			print vals[int((n + 1) / 2)]
+		}' "$3"
 }
 
 test_kill() {
 	if [ ! -x /bin/vm_door_pingpong ]; then result kill SKIP "no door_pingpong"; return; fi
 	d=$(vm_door_pingpong --rounds $ROUNDS --label kill-default | grep '^PINGPONG')
 	start_scx /tmp/kl.log --stats 1 || { result kill FAIL "did not attach"; return; }
-	vm_door_pingpong --rounds 100000000 --max-seconds 12 --progress-ms 500 --label kill >/tmp/kl.out 2>&1 &
+	vm_door_pingpong --rounds 100000000 --max-seconds 18 --progress-ms 500 --label kill >/tmp/kl.out 2>&1 &
 	pp=$!
 	sleep 4
 	handoffs=$(sstat handoffs /tmp/kl.log)
@@ -643,34 +661,37 @@ test_kill() {
 	wait $SCX_PID; SCX_PID=
 	wait_state disabled 50
 	st=$(state)
+	sleep 3
+	# loaded again: the same pair must register again and be handed off
+	start_scx /tmp/kl2.log --stats 1 || { kill -9 $pp; result kill FAIL "reload did not attach"; return; }
 	# no hang: the ping-pong ends by its own deadline
 	i=0
 	while kill -0 $pp 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 	hung=0
 	if kill -0 $pp 2>/dev/null; then hung=1; kill -9 $pp; fi
 	wait $pp; pprc=$?
-	cat /tmp/kl.out; echo "$d"
+	stop_scx; rc2=$SCX_RC
+	cat /tmp/kl.out; echo "$d"; grep '^\[scx_door\]' /tmp/kl2.log | tail -n1
 	l=$(grep '^PINGPONG' /tmp/kl.out)
-	# after the kill, left out: the interval it fell in and the next (the
-	# pair is still on one CPU until a wake-up moves it apart)
-	before=$(progress_median sleeps_per_call enabled /tmp/kl.out 1)
-	after=$(progress_median sleeps_per_call disabled /tmp/kl.out 2)
-	same_before=$(progress_median same_cpu enabled /tmp/kl.out 1)
+	# left out: the interval a change fell in and the next (the pair is
+	# still where the previous scheduler put it, threads register again)
+	before=$(progress_median sleeps_per_call 1 /tmp/kl.out 1)
+	same_before=$(progress_median same_cpu 1 /tmp/kl.out 1)
+	after=$(progress_median sleeps_per_call 2 /tmp/kl.out 2)
+	same_again=$(progress_median same_cpu 3 /tmp/kl.out 2)
 	lim=$(awk -v d="$(field sleeps_per_call "$d")" 'BEGIN { printf "%.3f", d + 0.1 }')
-	echo "door_call across a SIGKILL of scx_door: sleeps_per_call loaded=$before after=$after (default $(field sleeps_per_call "$d")) same_cpu loaded=$same_before%"
+	echo "door_call across a SIGKILL of scx_door and a reload: loaded same_cpu=$same_before% sleeps_per_call=$before | killed sleeps_per_call=$after (default $(field sleeps_per_call "$d")) | loaded again same_cpu=$same_again% handoffs=$(sstat handoffs /tmp/kl2.log)"
 	fail=
 	[ $hung = 0 ] || fail="$fail hung"
 	[ $pprc -eq 0 ] && [ "$(field check "$l")" = ok ] || fail="$fail pingpong(rc=$pprc,check=$(field check "$l"))"
-	[ "$st" = disabled ] || fail="$fail state=$st"
+	[ "$st" = disabled ] || fail="$fail state-after-kill=$st"
 	ge "${handoffs:-0}" 100 || fail="$fail few-handoffs(${handoffs:-0})"
 	ge "$same_before" 95 || fail="$fail no-handoff-before(same_cpu=$same_before)"
 	le "$after" "$lim" || fail="$fail sleeps-after-kill($after>$lim)"
+	ge "$same_again" 95 || fail="$fail no-handoff-after-reload(same_cpu=$same_again)"
+	[ $rc2 -eq 0 ] || fail="$fail reload-rc=$rc2"
 	if [ -z "$fail" ]; then
-		if start_scx /tmp/kl2.log && { stop_scx; [ $SCX_RC -eq 0 ]; }; then
-			result kill PASS "rounds=$(field rounds "$l") check=ok sleeps_per_call loaded=$before after=$after reload=ok"
-		else
-			cat /tmp/kl2.log; result kill FAIL "reload after kill failed"
-		fi
+		result kill PASS "rounds=$(field rounds "$l") check=ok same_cpu loaded=$same_before% killed: sleeps_per_call=$after reloaded: same_cpu=$same_again%"
 	else
 		result kill FAIL "$fail"
 	fi
