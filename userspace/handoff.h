@@ -51,24 +51,16 @@ inline bool handoff_stale() noexcept;
 
 /// True while the scx_door instance this process registered with is still
 /// the loaded scheduler: not unloaded, ejected, killed or restarted (sysfs;
-/// slow). False also marks that instance gone for handoff_look_for_scheduler.
+/// slow). False also marks that instance gone.
 bool scx_door_still_loaded() noexcept;
+/// True when an scx_door instance this process has not tried yet is loaded
+/// (sysfs; slow).
+bool scx_door_newly_loaded() noexcept;
 
-/// Starts watching for scx_door going away (sched_watch.cpp); weak so that
-/// sched_register.cpp also links on its own.
-__attribute__((weak)) void handoff_watch_scheduler() noexcept;
-
-/// Looks for an scx_door started since this process last looked (at most
-/// once a second per process; a few syscalls when due) and, if there is
-/// one, makes every thread register again on its next call.
-void handoff_look_for_scheduler() noexcept;
-
-/// A door thread is about to sleep while handoff is off: a scheduler that
-/// (re)started meanwhile is found here, with no timer and no per-call
-/// cost (one relaxed load when handoff is on).
-inline void handoff_before_sleep() noexcept {
-  if (!g_handoff_active.load(std::memory_order_relaxed)) handoff_look_for_scheduler();
-}
+/// A door thread is about to sleep in FUTEX_WAIT (sched_watch.cpp): the one
+/// place libdoor checks that scx_door is as it believes, with no timer and
+/// nothing on the call path proper.
+void handoff_before_sleep() noexcept;
 
 inline bool handoff_stale() noexcept {
   return thread_handoff().epoch != g_handoff_epoch.load(std::memory_order_relaxed);

@@ -23,8 +23,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <time.h>
-
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -203,8 +201,8 @@ void handoff_register_thread() noexcept {
   h.intent.magic = 0;
   h.intent.self = 0;
   if (!scx_door_loaded()) return;
-  // This instance was tried: if registering with it fails, later looks do
-  // not retry it (handoff_look_for_scheduler).
+  // This instance was tried: if registering with it fails, later checks do
+  // not retry it (scx_door_newly_loaded).
   g_seen_seq.store(scx_enable_seq(), std::memory_order_relaxed);
 
   std::uint32_t flags = 0;
@@ -218,32 +216,21 @@ void handoff_register_thread() noexcept {
   h.intent.magic = SCX_DOOR_INTENT_MAGIC;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   g_handoff_active.store(true, std::memory_order_relaxed);
-  // libdoor proper (sched_watch.cpp) watches for the scheduler going away;
-  // programs that link this file alone (tests/vm) do without.
-  if (handoff_watch_scheduler) handoff_watch_scheduler();
 }
 
 bool scx_door_still_loaded() noexcept {
-  if (scx_door_loaded() && scx_enable_seq() == g_seen_seq.load(std::memory_order_relaxed)) return true;
+  // State and enable_seq name the instance; the socket and ops were
+  // checked when registering with it.
+  if (file_is("/sys/kernel/sched_ext/state", "enabled") &&
+      scx_enable_seq() == g_seen_seq.load(std::memory_order_relaxed))
+    return true;
   g_seen_seq.store(kGone, std::memory_order_relaxed);
   return false;
 }
 
-void handoff_look_for_scheduler() noexcept {
-  static std::atomic<std::int64_t> next_look{0};
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // vDSO: no syscall
-  const std::int64_t now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
-  std::int64_t next = next_look.load(std::memory_order_relaxed);
-  if (now < next || !next_look.compare_exchange_strong(next, now + 1000000000LL)) return;
-  ErrnoGuard keep_errno;
-  if (!scx_door_loaded()) return;  // no socket: one failed access()
-  const std::uint64_t seq = scx_enable_seq();
-  if (g_seen_seq.load(std::memory_order_relaxed) == seq) return;  // already tried this one
-  // A new instance: every thread registers on its next call. Only the
-  // winner of next_look gets here, so the epoch has one writer at a time.
-  std::uint32_t e = g_handoff_epoch.load(std::memory_order_relaxed) + 1;
-  g_handoff_epoch.store(e ? e : 1, std::memory_order_relaxed);  // 0 means "never tried"
+bool scx_door_newly_loaded() noexcept {
+  // No socket (no scx_door on this machine, most often): one failed access().
+  return scx_door_loaded() && scx_enable_seq() != g_seen_seq.load(std::memory_order_relaxed);
 }
 
 }  // namespace door::detail

@@ -358,6 +358,7 @@ Anticipation anticipate(ServerThread *t, SlotHeader *s, ServerSlot &ss, std::uin
     }
     std::uint64_t d = plan.wake_at - now;
     const struct timespec ts{static_cast<time_t>(d / 1000000000u), static_cast<long>(d % 1000000000u)};
+    handoff_before_sleep();
     t->idle_bound.store(true);
     int r = t->recall.load() ? 0 : futex_wait(&s->req, v, &ts);
     t->idle_bound.store(false);

@@ -21,7 +21,7 @@
 //   PINGPONG label=L window=1 registered=na rounds=N same_cpu=P
 //            ipi_per_call=X migrations_per_call=Y rtt_p50_us=A rtt_p99_us=B
 //            rps=R cpu_us_per_call=C sleeps_per_call=S futex_per_call=F
-//            other_syscalls_per_call=O check=ok
+//            other_syscalls_per_call=O other_syscalls_per_s=Q check=ok
 // Every call carries a sequence number that the server echoes with the
 // number of calls it has served: the line ends with check=ok only if no
 // call was lost, duplicated or answered with another call's reply.
@@ -31,7 +31,8 @@
 //   caller and the server process together (every thread), futex and all
 //   others, during the timed loop (-1: no tracepoint counters). The loop
 //   itself reads the clock and the CPU twice per call, which is a system
-//   call only where the vDSO cannot serve it.
+//   call only where the vDSO cannot serve it. other_syscalls_per_s: the
+//   others per second, for those that come from timers, not calls.
 // same_cpu: share of the two wake-ups per call (caller -> server thread,
 //   server -> caller) after which the woken thread ran on the CPU the other
 //   side was on. migrations: se.nr_migrations summed over every thread of
@@ -317,11 +318,13 @@ int main(int argc, char **argv) {
   std::printf(
       "PINGPONG label=%s window=1 registered=na rounds=%d same_cpu=%.1f ipi_per_call=%.3f "
       "migrations_per_call=%.3f rtt_p50_us=%.1f rtt_p99_us=%.1f rps=%.0f cpu_us_per_call=%.1f "
-      "sleeps_per_call=%.3f futex_per_call=%.3f other_syscalls_per_call=%.3f check=%s\n",
+      "sleeps_per_call=%.3f futex_per_call=%.3f other_syscalls_per_call=%.3f other_syscalls_per_s=%.0f "
+      "check=%s\n",
       label.c_str(), done, 100.0 * static_cast<double>(same) / (2.0 * done),
       static_cast<double>(ipis) / done, migr, pct(0.50), pct(0.99), done / (elapsed / 1e6),
       cpu0 < 0 ? -1.0 : cpu_us / done, static_cast<double>(vcsw) / done,
       sys.ok() ? static_cast<double>(sys_futex) / done : -1.0,
-      sys.ok() ? static_cast<double>(sys_all - sys_futex) / done : -1.0, check_ok ? "ok" : "fail");
+      sys.ok() ? static_cast<double>(sys_all - sys_futex) / done : -1.0,
+      sys.ok() ? static_cast<double>(sys_all - sys_futex) / (elapsed / 1e6) : -1.0, check_ok ? "ok" : "fail");
   return check_ok ? rc : 1;
 }

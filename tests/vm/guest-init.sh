@@ -551,7 +551,7 @@ test_doorcall() {
 	stop_scx
 	echo "$d"; echo "$b"; echo "$s"; grep '^\[scx_door\]' /tmp/dc.log | tail -n1
 	echo "door_call scx_door handoff: $(summary_part "$s") | default: $(summary_part "$d")"
-	echo "door_call system calls per call: scx_door futex=$(field futex_per_call "$s") other=$(field other_syscalls_per_call "$s") | default, no spinning: futex=$(field futex_per_call "$b") other=$(field other_syscalls_per_call "$b") | default: futex=$(field futex_per_call "$d") other=$(field other_syscalls_per_call "$d")"
+	echo "door_call system calls per call: scx_door futex=$(field futex_per_call "$s") other=$(field other_syscalls_per_call "$s") ($(field other_syscalls_per_s "$s")/s) | default, no spinning: futex=$(field futex_per_call "$b") other=$(field other_syscalls_per_call "$b") | default: futex=$(field futex_per_call "$d") other=$(field other_syscalls_per_call "$d")"
 	# No extra system call per call with the scheduler loaded: at most the
 	# futex calls of the blocking path, and no other kind (bpf(), sched_*)
 	fail=
@@ -560,8 +560,13 @@ test_doorcall() {
 	done
 	lim=$(awk -v b="$(field futex_per_call "$b")" 'BEGIN { printf "%.3f", b + 0.05 }')
 	le "$(field futex_per_call "$s")" "$lim" || fail="$fail futex_per_call>$lim"
+	# Others: none per call. While registered, a door thread about to sleep
+	# checks, at most every 200 ms per process, that scx_door is still
+	# loaded (six system calls; two processes: up to 60/s). At a slow call
+	# rate that is more than 0.05 per call, so a run passes on either bound.
 	lim=$(awk -v d="$(field other_syscalls_per_call "$d")" 'BEGIN { printf "%.3f", d + 0.05 }')
-	le "$(field other_syscalls_per_call "$s")" "$lim" || fail="$fail other_syscalls_per_call>$lim"
+	le "$(field other_syscalls_per_call "$s")" "$lim" || le "$(field other_syscalls_per_s "$s")" 80 ||
+		fail="$fail other_syscalls_per_call>$lim($(field other_syscalls_per_s "$s")/s)"
 	check_handoff doorcall "$s" || fail="$fail handoff"
 	[ $SCX_RC -eq 0 ] || fail="$fail loader-rc=$SCX_RC"
 	if [ -z "$fail" ]; then
