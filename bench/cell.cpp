@@ -61,6 +61,15 @@ void sleep_us(long us) {
 
 double us(double ns) { return ns / 1000.0; }
 
+/// Slow-run figures (stats.h) of the samples (ns, in the order they ran) into j.
+void put_slow_runs(json &j, const std::vector<std::uint64_t> &lat) {
+  std::vector<std::uint64_t> sorted = lat;
+  std::sort(sorted.begin(), sorted.end());
+  const SlowRuns r = slow_runs(lat, slow_threshold_ns(percentile(sorted, 0.50)));
+  j["slow_time_share"] = r.time_share;
+  j["longest_slow_run"] = r.longest;
+}
+
 /// Latency figures of the sorted samples (ns) into j.
 void put_latency(json &j, std::vector<std::uint64_t> &lat) {
   std::sort(lat.begin(), lat.end());
@@ -196,6 +205,7 @@ json run_latency(Mechanism &m, const LatencyCell &c, unsigned timeout_s) {
         m.stop();
         json j;
         const double calls = double(lat.size());
+        put_slow_runs(j, lat);  // before put_latency sorts them
         put_latency(j, lat);
         j["iters"] = lat.size();
         j["calls_per_s"] = calls / (double(t1 - start) / 1e9);

@@ -27,7 +27,12 @@ import subprocess
 
 METRICS = ["p50_us", "p99_us", "p999_us", "mean_us", "calls_per_s", "cpu_us_per_call",
            "client_cpu_us_per_call", "server_cpu_us_per_call"]
-PACED_METRICS = METRICS + ["cpu_us_per_s", "client_cpu_us_per_s", "server_cpu_us_per_s", "missed_slots"]
+# Latency and paced cells (one caller, round trips kept in order) also count
+# their runs of slow round trips (bench/stats.h).
+SLOW_METRICS = ["slow_time_share", "longest_slow_run"]
+LATENCY_METRICS = METRICS + SLOW_METRICS
+PACED_METRICS = METRICS + ["cpu_us_per_s", "client_cpu_us_per_s", "server_cpu_us_per_s", "missed_slots"] + SLOW_METRICS
+SLOW_SHARE_SHOWN = 0.05  # cells with at least this share of their time in slow calls are listed
 NAN = float("nan")
 
 
@@ -312,11 +317,13 @@ def targets(host, vm_by_label, mixed):
 def write_csv(out, host, vms):
     with open(os.path.join(out, "latency.csv"), "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["scope", "label", "placement", "mechanism", "role", "payload", "repeat"] + METRICS + ["iters"])
+        w.writerow(["scope", "label", "placement", "mechanism", "role", "payload", "repeat"] + LATENCY_METRICS
+                   + ["iters"])
         for scope, label, res in [("host", "", host)] + [("vm", l, r) for l, r in vms.items()]:
             for (pl, m, p), samples in res.lat.items():
                 for i, s in enumerate(samples):
-                    w.writerow([scope, label, pl, m, res.role(m), p, i + 1] + [s.get(k) for k in METRICS] + [s.get("iters")])
+                    w.writerow([scope, label, pl, m, res.role(m), p, i + 1] + [s.get(k) for k in LATENCY_METRICS]
+                               + [s.get("iters")])
     with open(os.path.join(out, "concurrency.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["scope", "label", "mechanism", "role", "callers", "repeat"] + METRICS + ["calls"])
@@ -495,6 +502,35 @@ def latency_tables(res, names=None):
     return lines
 
 
+def slow_runs_section(res):
+    """Cells whose round trips came in runs of slow ones (bench/stats.h)."""
+    rows = []
+    for (pl, m, p), samples in res.lat.items():
+        share = res.stat(res.lat, (pl, m, p), "slow_time_share")
+        if math.isnan(share[0]) or share[2] < SLOW_SHARE_SHOWN:
+            continue
+        longest = max((num(x.get("longest_slow_run")) for x in samples), default=NAN)
+        rows.append((share[0], pl, m, p, share, longest))
+    L = ["## Runs of slow round trips (host)", "",
+         "A round trip counts as slow above ten times its cell's p50, and at least 10 us. Cells are listed "
+         f"where at least one repeat spent {SLOW_SHARE_SHOWN:.0%} of its time in slow round trips. Where the "
+         "share is large, a few runs of slow calls hold most of the cell's time, and its mean, calls/s and CPU "
+         "per call describe those runs more than a typical call; p50 is the figure to compare. On a host that "
+         "halts an idle vCPU at once, two peers that spin for each other and both fell asleep wake each other "
+         "for every call (each wake-up tens of us) until one spins long enough again (README, \"Runs of slow "
+         "calls\").", ""]
+    if not rows:
+        return L + ["No cell reached that share.", ""]
+    L += ["| placement | mechanism | payload | time in slow round trips (median, range) | longest run "
+          "(round trips, most of any repeat) | p50 us | mean us |",
+          "| --- | --- | --- | --- | ---: | ---: | ---: |"]
+    for _, pl, m, p, (med, lo, hi), longest in sorted(rows, key=lambda r: (r[1], -r[0])):
+        L.append(f"| {pl} | {m} | {payload_name(p)} | {med:.0%} ({lo:.0%}–{hi:.0%}) | "
+                 f"{'-' if math.isnan(longest) else f'{longest:,.0f}'} | "
+                 f"{fmt(res.p50(pl, m, p))} | {fmt(res.p50(pl, m, p, 'mean_us'))} |")
+    return L + [""]
+
+
 def paced_tables(res):
     lines = []
     for pl in res.paced_placements:
@@ -616,6 +652,7 @@ def main():
     L += ["## Latency (host)", ""]
     L += [f"![latency {pl}]({p})" for pl, p in zip(host.placements, [p for p in pngs if "latency_" in p])] + [""]
     L += latency_tables(host)
+    L += slow_runs_section(host)
     if host.paced:
         L += ["## Paced calls: latency and CPU cost at a fixed call rate (host)", "",
               "Back-to-back round trips keep every mechanism hot, and there door_call and busy-poll both "

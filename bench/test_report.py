@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: MIT
 #
 # test_report.py — checks bench/report.py: the mixed-workload lines of the
-# VM console log are parsed, judged and tabled, and a whole report is
-# written from real door_bench JSON (the door_bench_smoke run's, whose path
-# is the first argument; the same JSON stands in for the VM runs).
+# VM console log are parsed, judged and tabled, the cells that lost their
+# time to runs of slow calls are listed, and a whole report is written from
+# real door_bench JSON (the door_bench_smoke run's, whose path is the first
+# argument; the same JSON stands in for the VM runs).
 #
 #   test_report.py SMOKE_JSON
 import json
@@ -94,10 +95,50 @@ class MixedWorkload(unittest.TestCase):
             md = f.read()
         self.assertIn("### Mixed workload", md)
         self.assertIn("VM: an unrelated job beside door traffic", md)
+        self.assertIn("## Runs of slow round trips (host)", md)
         with open(os.path.join(out, "vm-mixed.csv")) as f:
             self.assertEqual(len(f.read().splitlines()), 6)  # header + 5 runs
         for name in ("latency.csv", "summary.csv"):
             self.assertTrue(os.path.getsize(os.path.join(out, name)) > 0, name)
+        with open(os.path.join(out, "latency.csv")) as f:
+            header, first = f.readline().strip().split(","), f.readline().strip().split(",")
+        self.assertIn("slow_time_share", header)
+        share = float(first[header.index("slow_time_share")])  # door_bench wrote it
+        self.assertTrue(0.0 <= share <= 1.0, share)
+
+
+def latency_run(cells):
+    """A door_bench JSON with latency cells {(placement, mechanism, payload): [samples]}."""
+    names = sorted({m for _, m, _ in cells})
+    return {"mechanisms": [{"name": m, "available": True, "role": "blocking"} for m in names],
+            "latency": [{"placement": pl, "mechanism": m, "payload": p, "samples": s}
+                        for (pl, m, p), s in cells.items()]}
+
+
+def sample(p50, mean, share, longest):
+    return {"p50_us": p50, "mean_us": mean, "slow_time_share": share, "longest_slow_run": longest}
+
+
+class SlowRuns(unittest.TestCase):
+    def test_lists_cells_whose_time_went_to_slow_runs(self):
+        res = report.Results([latency_run({
+            ("cross-cpu", "door_call", 8): [sample(0.25, 9.8, 0.9, 2000), sample(0.26, 0.3, 0.02, 4),
+                                            sample(0.24, 5.0, 0.8, 700)],
+            ("cross-cpu", "futex", 8): [sample(80, 82, 0.01, 2)] * 3,
+            ("same-cpu", "pipe", 4096): [sample(7, 7, 0.0, 0), sample(7, 9, 0.06, 1), sample(7, 7, 0.0, 0)],
+        })])
+        md = "\n".join(report.slow_runs_section(res))
+        self.assertIn("| cross-cpu | door_call | 8 B | 80% (2%–90%) | 2,000 | 0.25 | 5.00 |", md)
+        self.assertIn("| same-cpu | pipe | 4 KiB | 0% (0%–6%) | 1 |", md)  # one repeat over 5% is enough
+        self.assertNotIn("| futex |", md)
+
+    def test_says_so_when_no_cell_qualifies(self):
+        res = report.Results([latency_run({("same-cpu", "door_call", 8): [sample(7, 7, 0.01, 1)]})])
+        self.assertIn("No cell reached that share.", report.slow_runs_section(res))
+
+    def test_older_json_without_the_figures(self):
+        res = report.Results([latency_run({("same-cpu", "door_call", 8): [{"p50_us": 7, "mean_us": 7}]})])
+        self.assertIn("No cell reached that share.", report.slow_runs_section(res))
 
 
 if __name__ == "__main__":
