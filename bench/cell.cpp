@@ -61,11 +61,10 @@ void sleep_us(long us) {
 
 double us(double ns) { return ns / 1000.0; }
 
-/// Slow-run figures (stats.h) of the samples (ns, in the order they ran) into j.
-void put_slow_runs(json &j, const std::vector<std::uint64_t> &lat) {
-  std::vector<std::uint64_t> sorted = lat;
-  std::sort(sorted.begin(), sorted.end());
-  const SlowRuns r = slow_runs(lat, slow_threshold_ns(percentile(sorted, 0.50)));
+/// Slow-run figures (stats.h) of the round trips (ns, in the order they
+/// ran) into j; `p50_ns` is the cell's median.
+void put_slow_runs(json &j, const std::vector<std::uint64_t> &in_order, double p50_ns) {
+  const SlowRuns r = slow_runs(in_order, slow_threshold_ns(p50_ns));
   j["slow_time_share"] = r.time_share;
   j["longest_slow_run"] = r.longest;
 }
@@ -205,8 +204,9 @@ json run_latency(Mechanism &m, const LatencyCell &c, unsigned timeout_s) {
         m.stop();
         json j;
         const double calls = double(lat.size());
-        put_slow_runs(j, lat);  // before put_latency sorts them
+        const std::vector<std::uint64_t> in_order = lat;  // put_latency sorts lat
         put_latency(j, lat);
+        put_slow_runs(j, in_order, percentile(lat, 0.50));
         j["iters"] = lat.size();
         j["calls_per_s"] = calls / (double(t1 - start) / 1e9);
         j["client_cpu_us_per_call"] = us(double(cc1 - cc0) / calls);
