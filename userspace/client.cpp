@@ -19,13 +19,13 @@
 #include <vector>
 
 #include "attachments.h"
+#include "caught_signals.h"
 #include "futex.h"
 #include "handoff.h"
 #include "reactor.h"
 #include "runtime.h"
 #include "scm.h"
 #include "server.h"
-#include "signal_restart.h"
 #include "validate.h"
 #include "wire.h"
 
@@ -324,11 +324,34 @@ WaitOutcome take_back(SlotHeader *s, std::uint32_t seq) noexcept {
   return WaitOutcome::Abandoned;
 }
 
+/// False once futex_waitv failed with ENOSYS (futex.h): sleeping callers
+/// then use FUTEX_WAIT, timed while any handler restarts system calls.
+std::atomic<bool> g_counting_wait{true};
+
+/// Sleeps on the reply word `v` until it changes, or until a caught signal
+/// (changing the thread's count from `signals`) or the timer interrupts.
+/// Returns 0 or EINTR.
+int sleep_for_reply(std::atomic<std::uint32_t> *rsp, std::uint32_t v, std::uint32_t signals) noexcept {
+  static const struct timespec kLong{3600, 0};
+  bool counting = g_counting_wait.load(std::memory_order_relaxed);
+  // Timed only when a caught signal could otherwise restart the wait
+  // unseen (caught_signals.h): the timer costs a tenth of a round trip.
+  const bool timed = wait_needs_timer(counting);
+  if (counting && !timed) {
+    int r = futex_wait_or_signal(rsp, v, &t_signals_caught, signals);
+    if (r != ENOSYS) return r;
+    g_counting_wait.store(false, std::memory_order_relaxed);
+    return sleep_for_reply(rsp, v, signals);
+  }
+  return futex_wait(rsp, v, timed ? &kLong : nullptr);
+}
+
 /// Waits for the reply to `seq`: adaptive spin when the server runs on
-/// another CPU, then FUTEX_WAIT. A caught signal ends the wait (Solaris
-/// semantics, also with SA_RESTART): the call is withdrawn if no server
-/// thread claimed it yet, else abandoned.
-WaitOutcome wait_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq) noexcept {
+/// another CPU, then a futex sleep. A signal caught since the call began
+/// (`signals`: the thread's count then) ends the wait (Solaris semantics,
+/// also with SA_RESTART): the call is withdrawn if no server thread
+/// claimed it yet, else abandoned.
+WaitOutcome wait_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq, std::uint32_t signals) noexcept {
   SlotHeader *s = c->slot(i);
   ClientSlot &cs = c->slots[i];
   auto done = [&](std::uint32_t v) { return (v & kSeqMask) == seq && (v & kRspDone); };
@@ -337,22 +360,18 @@ WaitOutcome wait_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq) noexce
           // The server copies the arguments out, and likely as much back.
           copy_time_ns(2 * s->arg_size)))
     return WaitOutcome::Replied;
-  // Timed only when a caught signal would otherwise restart the wait
-  // unseen (signal_restart.h): the timer costs a tenth of a round trip.
-  static const struct timespec kLong{3600, 0};
-  const struct timespec *timeout = restarting_handlers_installed() ? &kLong : nullptr;
   handoff_before_sleep();
   for (;;) {
     std::uint32_t v = s->rsp.load(std::memory_order_acquire);
     if (done(v)) return WaitOutcome::Replied;
     if ((v & kDead) || c->dead.load(std::memory_order_acquire)) return WaitOutcome::ServerDied;
+    if (signals_caught() != signals) return take_back(s, seq);
     if (!(v & kRspWaiting)) {
       if (!s->rsp.compare_exchange_weak(v, v | kRspWaiting, std::memory_order_acq_rel)) continue;
       v |= kRspWaiting;
     }
-    int r = futex_wait(&s->rsp, v, timeout);
-    if (r != EINTR) continue;
-    return take_back(s, seq);
+    // EINTR also from a handler libdoor did not wrap (raw rt_sigaction).
+    if (sleep_for_reply(&s->rsp, v, signals) == EINTR) return take_back(s, seq);
   }
 }
 
@@ -513,7 +532,7 @@ std::uint32_t door_attributes_here(int fd, const DoorIdentity &ident) noexcept {
   return a;
 }
 
-Result<PostedCall> call_post(int fd, door_arg_t *params) noexcept {
+Result<PostedCall> call_post(int fd, door_arg_t *params, const std::uint32_t *signals_at_start) noexcept {
   auto found = lookup_door(fd);
   if (!found) return fail(found.error());
   ClientDoor *d = *found;
@@ -569,6 +588,10 @@ Result<PostedCall> call_post(int fd, door_arg_t *params) noexcept {
   // Every slot in use has a channel: replies may carry descriptors or
   // large data too. Created once per slot, off the steady-state path.
   if (auto r = ensure_channel(c, i); !r) return finish_error(r.error());
+  // A signal caught since door_call began (while connecting, above): the
+  // call ends like one no server thread took (illumos: EAGAIN).
+  if (signals_at_start && signals_caught() != *signals_at_start)
+    return finish_error(std::errc::resource_unavailable_try_again);
   std::uint32_t seq = next_seq(cs.seq.load(std::memory_order_relaxed));
   std::uint32_t flags = params ? 0 : kCallNoResults;
   // Data between a slot and kBulkMax: into the slot's bulk area, which is
@@ -667,9 +690,10 @@ Result<void> call_finish(const PostedCall &pc, door_arg_t *params, WaitOutcome h
 }  // namespace
 
 Result<void> client_call(int fd, door_arg_t *params) noexcept {
-  auto pc = call_post(fd, params);
+  const std::uint32_t signals = signals_caught();
+  auto pc = call_post(fd, params, &signals);
   if (!pc) return fail(pc.error());
-  return call_finish(*pc, params, wait_reply(pc->conn, pc->index, pc->seq));
+  return call_finish(*pc, params, wait_reply(pc->conn, pc->index, pc->seq, signals));
 }
 
 std::atomic<std::uint32_t> *call_reply_word(const PostedCall &pc) noexcept { return &pc.conn->slot(pc.index)->rsp; }

@@ -101,8 +101,11 @@ struct PostedCall {
 };
 
 /// Validates and posts a call exactly as door_call() does (same errnos),
-/// without waiting for the reply. `params` is only read here.
-Result<PostedCall> call_post(int fd, door_arg_t *params) noexcept;
+/// without waiting for the reply. `params` is only read here. With
+/// `signals_at_start` (door_call's caught-signal count when it began,
+/// caught_signals.h), a signal caught before the call is published, while
+/// a first call connects for instance, fails it with EAGAIN: it never ran.
+Result<PostedCall> call_post(int fd, door_arg_t *params, const std::uint32_t *signals_at_start = nullptr) noexcept;
 
 /// Where a posted call stands.
 enum class ReplyState { Pending, Replied, ServerDied };

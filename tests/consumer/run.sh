@@ -59,6 +59,14 @@ fi
 # The C++ API is header-only: libdoor exports no C++ symbol.
 cxxsyms=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep '^_Z' || true)
 [ -z "$cxxsyms" ] || fail "libdoor exports C++ symbols: $cxxsyms"
+# Besides door_* and ucred_*: fattach/fdetach, and the libc functions libdoor
+# interposes, unversioned so that every library's calls reach them
+# (userspace/libdoor.map).
+others=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -v -E '^(door_|ucred_|LIBDOOR_)' | sort | tr '\n' ' ')
+expected=$(printf '%s\n' fattach@@LIBDOOR_1.0 fdetach@@LIBDOOR_1.0 close dup2 dup3 close_range closefrom \
+           open open64 openat openat64 __open_2 __open64_2 \
+           sigaction signal sigset bsd_signal sysv_signal siginterrupt | sort | tr '\n' ' ')
+[ "$others" = "$expected" ] || fail "libdoor exports [$others], expected [$expected]"
 
 step "pkg-config"
 export PKG_CONFIG_PATH=$(dirname "$pc")
