@@ -75,6 +75,15 @@ KernelAction kernel_action(int sig) {
   return k;
 }
 
+/// Installs `h` for `sig` through libc's sigaction (so through libdoor's).
+int install(int sig, void (*h)(int), int flags = 0) {
+  struct sigaction sa{};
+  sa.sa_handler = h;
+  sa.sa_flags = flags;
+  sigemptyset(&sa.sa_mask);
+  return sigaction(sig, &sa, nullptr);
+}
+
 /// Restores a signal's disposition when a test ends.
 class SavedDisposition {
  public:
@@ -129,10 +138,7 @@ TEST(CaughtSignals, SigactionReadsBackTheApplicationsHandlerAndFlags) {
 
 TEST(CaughtSignals, HandlersGetTheirArguments) {
   SavedDisposition keep(SIGUSR2);
-  struct sigaction sa{};
-  sa.sa_handler = plain_handler;
-  sigemptyset(&sa.sa_mask);
-  ASSERT_EQ(sigaction(SIGUSR2, &sa, nullptr), 0);
+  ASSERT_EQ(install(SIGUSR2, plain_handler), 0);
   g_plain_sig = 0;
   ASSERT_EQ(raise(SIGUSR2), 0);
   EXPECT_EQ(g_plain_sig, SIGUSR2);
@@ -155,10 +161,7 @@ TEST(CaughtSignals, HandlersGetTheirArguments) {
 TEST(CaughtSignals, RealTimeSignalsAreWrappedToo) {
   const int sig = SIGRTMIN + 3;
   SavedDisposition keep(sig);
-  struct sigaction sa{};
-  sa.sa_handler = plain_handler;
-  sigemptyset(&sa.sa_mask);
-  ASSERT_EQ(sigaction(sig, &sa, nullptr), 0);
+  ASSERT_EQ(install(sig, plain_handler), 0);
   EXPECT_NE(kernel_action(sig).handler, reinterpret_cast<void *>(plain_handler));
   g_plain_sig = 0;
   ASSERT_EQ(raise(sig), 0);
@@ -168,20 +171,13 @@ TEST(CaughtSignals, RealTimeSignalsAreWrappedToo) {
 TEST(CaughtSignals, FaultSignalHandlersAreLeftAsInstalled) {
   SKIP_UNDER_TSAN();
   SavedDisposition keep(SIGBUS);
-  struct sigaction sa{};
-  sa.sa_handler = plain_handler;
-  sigemptyset(&sa.sa_mask);
-  ASSERT_EQ(sigaction(SIGBUS, &sa, nullptr), 0);
+  ASSERT_EQ(install(SIGBUS, plain_handler), 0);
   EXPECT_EQ(kernel_action(SIGBUS).handler, reinterpret_cast<void *>(plain_handler));
 }
 
 TEST(CaughtSignals, ResetHandRunsOnceThenTheDefaultIsBack) {
   SavedDisposition keep(SIGUSR2);
-  struct sigaction sa{};
-  sa.sa_handler = plain_handler;
-  sa.sa_flags = SA_RESETHAND;
-  sigemptyset(&sa.sa_mask);
-  ASSERT_EQ(sigaction(SIGUSR2, &sa, nullptr), 0);
+  ASSERT_EQ(install(SIGUSR2, plain_handler, SA_RESETHAND), 0);
   g_plain_runs = 0;
   ASSERT_EQ(raise(SIGUSR2), 0);
   EXPECT_EQ(g_plain_runs, 1);
