@@ -25,6 +25,7 @@
 namespace door::detail {
 
 constinit thread_local std::uint32_t t_signals_caught = 0;
+constinit thread_local ArmedSleep t_armed_sleep{nullptr, 0, 0};
 
 namespace {
 
@@ -44,8 +45,7 @@ using siginterrupt_fn = int (*)(int, int);
 constexpr std::uint64_t kTakesInfo = 1ull << 63;
 std::uint64_t g_wrapped[65];
 
-/// Signals whose installed handler has SA_RESTART, wrapped or not.
-std::uint64_t g_wrapped_restarting = 0;
+/// Signals whose installed handler has SA_RESTART and is not wrapped.
 std::uint64_t g_unwrapped_restarting = 0;
 
 /// Set once the constructor below ran. A sanitizer runtime installs its
@@ -83,6 +83,13 @@ bool wrappable(int sig) noexcept {
 // point); TSan code must not run at an arbitrary instruction.
 __attribute__((no_sanitize("thread"))) void trampoline(int sig, siginfo_t *info, void *ctx) {
   __atomic_fetch_add(&t_signals_caught, 1, __ATOMIC_RELAXED);
+  // A door_call about to sleep, or asleep: change its futex word so that
+  // the sleep does not begin, or ends when the kernel restarts it.
+  if (std::uint32_t *word = __atomic_load_n(&t_armed_sleep.word, __ATOMIC_RELAXED)) {
+    std::uint32_t expected = t_armed_sleep.expected;
+    __atomic_compare_exchange_n(word, &expected, t_armed_sleep.disarmed, false, __ATOMIC_ACQ_REL,
+                                __ATOMIC_RELAXED);
+  }
   std::uint64_t w = __atomic_load_n(&g_wrapped[sig], __ATOMIC_ACQUIRE);
   std::uintptr_t fn = static_cast<std::uintptr_t>(w & ~kTakesInfo);
   if (fn == reinterpret_cast<std::uintptr_t>(SIG_DFL) || fn == reinterpret_cast<std::uintptr_t>(SIG_IGN)) return;
@@ -133,9 +140,7 @@ void set_bit(std::uint64_t *mask, int sig, bool on) noexcept {
 /// Records what `sig` now has installed (the kernel's view).
 void note_installed(int sig, const struct sigaction &kernel) noexcept {
   bool restarting = has_handler(kernel) && (kernel.sa_flags & SA_RESTART);
-  bool wrapped = is_trampoline(kernel);
-  set_bit(&g_wrapped_restarting, sig, restarting && wrapped);
-  set_bit(&g_unwrapped_restarting, sig, restarting && !wrapped);
+  set_bit(&g_unwrapped_restarting, sig, restarting && !is_trampoline(kernel));
 }
 
 /// Installs `act` (an application handler) for `sig` behind the trampoline.
@@ -225,10 +230,7 @@ sighandler_t forward_handler_call(const char *name, int sig, sighandler_t h) noe
 
 }  // namespace
 
-bool wait_needs_timer(bool counting_wait) noexcept {
-  if (__atomic_load_n(&g_unwrapped_restarting, __ATOMIC_RELAXED) != 0) return true;
-  return !counting_wait && __atomic_load_n(&g_wrapped_restarting, __ATOMIC_RELAXED) != 0;
-}
+bool wait_needs_timer() noexcept { return __atomic_load_n(&g_unwrapped_restarting, __ATOMIC_RELAXED) != 0; }
 
 }  // namespace door::detail
 

@@ -324,28 +324,6 @@ WaitOutcome take_back(SlotHeader *s, std::uint32_t seq) noexcept {
   return WaitOutcome::Abandoned;
 }
 
-/// False once futex_waitv failed with ENOSYS (futex.h): sleeping callers
-/// then use FUTEX_WAIT, timed while any handler restarts system calls.
-std::atomic<bool> g_counting_wait{true};
-
-/// Sleeps on the reply word `v` until it changes, or until a caught signal
-/// (changing the thread's count from `signals`) or the timer interrupts.
-/// Returns 0 or EINTR.
-int sleep_for_reply(std::atomic<std::uint32_t> *rsp, std::uint32_t v, std::uint32_t signals) noexcept {
-  static const struct timespec kLong{3600, 0};
-  bool counting = g_counting_wait.load(std::memory_order_relaxed);
-  // Timed only when a caught signal could otherwise restart the wait
-  // unseen (caught_signals.h): the timer costs a tenth of a round trip.
-  const bool timed = wait_needs_timer(counting);
-  if (counting && !timed) {
-    int r = futex_wait_or_signal(rsp, v, &t_signals_caught, signals);
-    if (r != ENOSYS) return r;
-    g_counting_wait.store(false, std::memory_order_relaxed);
-    return sleep_for_reply(rsp, v, signals);
-  }
-  return futex_wait(rsp, v, timed ? &kLong : nullptr);
-}
-
 /// Waits for the reply to `seq`: adaptive spin when the server runs on
 /// another CPU, then a futex sleep. A signal caught since the call began
 /// (`signals`: the thread's count then) ends the wait (Solaris semantics,
@@ -360,18 +338,31 @@ WaitOutcome wait_reply(ClientConn *c, std::uint32_t i, std::uint32_t seq, std::u
           // The server copies the arguments out, and likely as much back.
           copy_time_ns(2 * s->arg_size)))
     return WaitOutcome::Replied;
+  // Timed only when a caught signal could otherwise restart the wait
+  // unseen (caught_signals.h): the timer costs a tenth of a round trip.
+  static const struct timespec kLong{3600, 0};
+  const struct timespec *timeout = wait_needs_timer() ? &kLong : nullptr;
   handoff_before_sleep();
   for (;;) {
     std::uint32_t v = s->rsp.load(std::memory_order_acquire);
     if (done(v)) return WaitOutcome::Replied;
     if ((v & kDead) || c->dead.load(std::memory_order_acquire)) return WaitOutcome::ServerDied;
-    if (signals_caught() != signals) return take_back(s, seq);
     if (!(v & kRspWaiting)) {
       if (!s->rsp.compare_exchange_weak(v, v | kRspWaiting, std::memory_order_acq_rel)) continue;
       v |= kRspWaiting;
     }
+    // A wrapped handler that runs from here on drops kRspWaiting again, so
+    // the wait below fails at once or, restarted, ends; the server then
+    // sees no waiter to wake, and none is left.
+    arm_sleep(&s->rsp, v, v & ~kRspWaiting);
+    if (signals_caught() != signals) {
+      disarm_sleep();
+      return take_back(s, seq);
+    }
+    int r = futex_wait(&s->rsp, v, timeout);
+    disarm_sleep();
     // EINTR also from a handler libdoor did not wrap (raw rt_sigaction).
-    if (sleep_for_reply(&s->rsp, v, signals) == EINTR) return take_back(s, seq);
+    if (r == EINTR) return take_back(s, seq);
   }
 }
 

@@ -2,9 +2,8 @@
 //
 // futex.h — thin wrappers over futex(2) for words in shared memory.
 //
-// Door futexes live in MAP_SHARED memory visible to two processes, so they
-// never use FUTEX_PRIVATE_FLAG; the one exception is the caught-signal count
-// a sleeping caller watches beside its reply word (futex_wait_or_signal).
+// All door futexes live in MAP_SHARED memory visible to two processes, so
+// they never use FUTEX_PRIVATE_FLAG.
 #pragma once
 
 #include <linux/futex.h>
@@ -34,35 +33,6 @@ inline int futex_wait(std::atomic<std::uint32_t> *word, std::uint32_t expected,
   if (r == 0) return 0;
   if (errno == EAGAIN) return 0;  // value changed before we slept
   return errno;
-}
-
-#ifndef SYS_futex_waitv
-#define SYS_futex_waitv 449  // the same number on every architecture (5.16+)
-#endif
-#ifndef FUTEX2_SIZE_U32
-#define FUTEX2_SIZE_U32 0x02  // called FUTEX_32 before 6.7's headers
-#endif
-
-/// Waits while *word == expected (a shared word) and *count == counted (a
-/// word private to this process, here the thread's caught-signal count;
-/// caught_signals.h). Returns 0 on a wake-up or a changed value, EINTR
-/// when a signal handler ran (after an SA_RESTART handler the kernel
-/// restarts the wait, which then finds the count changed), or ENOSYS when
-/// futex_waitv cannot be used: missing (before 5.16), refused by a seccomp
-/// filter (EPERM), or unknown to an emulator.
-inline int futex_wait_or_signal(std::atomic<std::uint32_t> *word, std::uint32_t expected, std::uint32_t *count,
-                                std::uint32_t counted) noexcept {
-  struct futex_waitv w[2] = {};
-  w[0].val = expected;
-  w[0].uaddr = reinterpret_cast<std::uintptr_t>(word);
-  w[0].flags = FUTEX2_SIZE_U32;
-  w[1].val = counted;
-  w[1].uaddr = reinterpret_cast<std::uintptr_t>(count);
-  w[1].flags = FUTEX2_SIZE_U32 | FUTEX_PRIVATE_FLAG;
-  long r = syscall(SYS_futex_waitv, w, 2u, 0u, nullptr, 0);
-  if (r >= 0) return 0;
-  if (errno == EAGAIN) return 0;  // a value changed before we slept
-  return errno == EINTR ? EINTR : ENOSYS;
 }
 
 /// Wakes up to `n` waiters on `word`.

@@ -86,29 +86,25 @@ inline double cpu_busy_us() {
 
 /// Counts the system calls of this process and of every thread and process
 /// it creates after construction (perf tracepoint counters, inherited):
-/// all of them, and futex calls alone (futex and futex_waitv: a sleeping
-/// door_call uses the latter, see userspace/caught_signals.h). Reads include exited children, so
+/// all of them, and futex calls alone. Reads include exited children, so
 /// read after reaping the server process. Needs tracefs mounted at
 /// /sys/kernel/tracing (the guest's /init does it); ok() is false without.
 class SyscallCounter {
  public:
-  SyscallCounter()
-      : all_(open_tp("raw_syscalls/sys_enter")),
-        futex_(open_tp("syscalls/sys_enter_futex")),
-        waitv_(open_tp("syscalls/sys_enter_futex_waitv")) {}
+  SyscallCounter() : all_(open_tp("raw_syscalls/sys_enter")), futex_(open_tp("syscalls/sys_enter_futex")) {}
   ~SyscallCounter() {
-    for (int fd : {all_, futex_, waitv_})
-      if (fd >= 0) close(fd);
+    if (all_ >= 0) close(all_);
+    if (futex_ >= 0) close(futex_);
   }
   SyscallCounter(const SyscallCounter &) = delete;
   SyscallCounter &operator=(const SyscallCounter &) = delete;
 
-  bool ok() const { return all_ >= 0 && futex_ >= 0 && waitv_ >= 0; }
+  bool ok() const { return all_ >= 0 && futex_ >= 0; }
   /// Counting starts (enable) and stops (disable), children included.
   void enable() { ctl(PERF_EVENT_IOC_ENABLE); }
   void disable() { ctl(PERF_EVENT_IOC_DISABLE); }
   long long all() const { return value(all_); }
-  long long futex() const { return value(futex_) + value(waitv_); }
+  long long futex() const { return value(futex_); }
 
  private:
   static int open_tp(const char *name) {
@@ -124,14 +120,14 @@ class SyscallCounter {
     return static_cast<int>(syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC));
   }
   void ctl(unsigned long op) {
-    for (int fd : {all_, futex_, waitv_})
-      if (fd >= 0) ioctl(fd, op, 0);
+    if (all_ >= 0) ioctl(all_, op, 0);
+    if (futex_ >= 0) ioctl(futex_, op, 0);
   }
   static long long value(int fd) {
     std::uint64_t v;
     return fd >= 0 && read(fd, &v, sizeof v) == sizeof v ? static_cast<long long>(v) : -1;
   }
-  int all_, futex_, waitv_;
+  int all_, futex_;
 };
 
 }  // namespace vmstats
